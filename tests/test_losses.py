@@ -1,0 +1,217 @@
+"""Tests for tfgrad.losses against hand computations and independent NumPy references."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgrad import losses
+
+
+def _np_log_softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+# ---------------------------------------------------------------- multinomial_nll
+
+
+def test_multinomial_nll_hand_example():
+    # Uniform logits over 4 items: log softmax = −log 4 each; user 0 has 2 interactions,
+    # user 1 has a count of 3 on one item.
+    logits = np.zeros((2, 4), np.float32)
+    interactions = np.array([[1, 0, 1, 0], [0, 3, 0, 0]], np.float32)
+    result = losses.multinomial_nll(logits, interactions).numpy()
+    np.testing.assert_allclose(result, [2 * np.log(4.0), 3 * np.log(4.0)], rtol=1e-6)
+
+
+def test_multinomial_nll_matches_numpy(rng):
+    logits = rng.normal(size=(5, 7)).astype(np.float32) * 3
+    interactions = (rng.random((5, 7)) < 0.4).astype(np.float32)
+    expected = -(interactions * _np_log_softmax(logits.astype(np.float64))).sum(axis=1)
+    result = losses.multinomial_nll(tf.constant(logits), tf.constant(interactions))
+    assert result.shape == (5,)
+    assert result.dtype == tf.float32
+    np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5)
+
+
+def test_multinomial_nll_is_stable_and_ignores_masked_items():
+    # Huge logits would overflow a naive exp; a −inf logit on a non-interacted item must not
+    # produce 0 · (−inf) = NaN.
+    logits = np.array([[1000.0, 0.0, -np.inf]], np.float32)
+    interactions = np.array([[1.0, 1.0, 0.0]], np.float32)
+    result = losses.multinomial_nll(logits, interactions).numpy()
+    np.testing.assert_allclose(result, [1000.0], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- gaussian_kl
+
+
+def test_gaussian_kl_is_zero_at_the_prior():
+    zeros = tf.zeros((3, 4))
+    np.testing.assert_array_equal(losses.gaussian_kl(zeros, zeros).numpy(), np.zeros(3))
+
+
+def test_gaussian_kl_hand_example():
+    # 0.5 · [(e^0 + 1 − 1 − 0) + (e^{ln 2} + 0 − 1 − ln 2)] = 0.5 · (2 − ln 2)
+    mean = np.array([[1.0, 0.0]], np.float32)
+    log_variance = np.array([[0.0, np.log(2.0)]], np.float32)
+    result = losses.gaussian_kl(mean, log_variance).numpy()
+    np.testing.assert_allclose(result, [0.5 * (2.0 - np.log(2.0))], rtol=1e-6)
+
+
+def test_gaussian_kl_matches_numpy_closed_form(rng):
+    # Independent reference: KL of two Gaussians per dimension with σ₁² = exp(lv), σ₂ = 1,
+    # log(σ₂/σ₁) + (σ₁² + μ²) / 2 − 1/2.
+    mean = rng.normal(size=(6, 5))
+    log_variance = rng.normal(size=(6, 5))
+    sigma = np.exp(0.5 * log_variance)
+    expected = (-np.log(sigma) + (sigma**2 + mean**2) / 2 - 0.5).sum(axis=1)
+    result = losses.gaussian_kl(mean.astype(np.float32), log_variance.astype(np.float32))
+    assert result.shape == (6,)
+    np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5)
+    assert (result.numpy() >= 0).all()
+
+
+# ---------------------------------------------------------------- alignment_nll
+
+
+def test_alignment_nll_hand_example():
+    # logits [0, ln 3]: softmax = [1/4, 3/4]; target 1 → −log 3/4, target 0 → log 4.
+    logits = np.array([[0.0, np.log(3.0)], [0.0, np.log(3.0)]], np.float32)
+    targets = np.array([1, 0], np.int32)
+    result = losses.alignment_nll(logits, targets).numpy()
+    np.testing.assert_allclose(result, [-np.log(0.75), np.log(4.0)], rtol=1e-6)
+
+
+def test_alignment_nll_matches_numpy(rng):
+    logits = rng.normal(size=(8, 11)).astype(np.float32) * 5
+    targets = rng.integers(0, 11, size=8)
+    expected = -_np_log_softmax(logits.astype(np.float64))[np.arange(8), targets]
+    result = losses.alignment_nll(tf.constant(logits), tf.constant(targets, tf.int64))
+    assert result.shape == (8,)
+    np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- sparsity losses
+
+
+def test_average_sparsity_loss_hand_example():
+    # Column means: [0.5, 0.1, 0.0]; ρ = 0.2 → only the first exceeds: (0.5 − 0.2)² = 0.09.
+    activations = np.array([[1.0, 0.2, 0.0], [0.0, 0.0, 0.0]], np.float32)
+    result = losses.average_sparsity_loss(activations, 0.2)
+    assert result.shape == ()
+    np.testing.assert_allclose(result.numpy(), 0.09, rtol=1e-5)
+
+
+def test_average_sparsity_loss_is_zero_when_mean_at_or_below_target():
+    activations = np.array([[0.1, 0.0], [0.1, 0.2]], np.float32)  # means 0.1, 0.1
+    assert losses.average_sparsity_loss(activations, 0.1).numpy() == 0.0
+    assert losses.average_sparsity_loss(activations, 0.15).numpy() == 0.0
+
+
+def test_partial_sparsity_loss_hand_example_and_binary_zero():
+    # Word 0: 0.5·0.5 + 0 = 0.25; word 1: 0.25·0.75 + 0.25·0.75 = 0.375; mean = 0.3125.
+    activations = np.array([[0.5, 1.0], [0.25, 0.75]], np.float32)
+    np.testing.assert_allclose(losses.partial_sparsity_loss(activations).numpy(), 0.3125)
+    binary = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]], np.float32)
+    assert losses.partial_sparsity_loss(binary).numpy() == 0.0
+
+
+def test_sparsity_losses_match_loop_reference(rng):
+    activations = rng.random((9, 6)).astype(np.float32)
+    rho = 0.3
+    asl = 0.0
+    for d in range(6):
+        asl += max(activations[:, d].astype(np.float64).mean() - rho, 0.0) ** 2
+    psl = np.mean([sum(f * (1 - f) for f in word.astype(np.float64)) for word in activations])
+    np.testing.assert_allclose(losses.average_sparsity_loss(activations, rho).numpy(), asl,
+                               rtol=1e-5)
+    np.testing.assert_allclose(losses.partial_sparsity_loss(activations).numpy(), psl, rtol=1e-5)
+    np.testing.assert_allclose(losses.sparsity_loss(activations, rho).numpy(), asl + psl,
+                               rtol=1e-5)
+
+
+# ---------------------------------------------------------------- bpr_loss
+
+
+def test_bpr_loss_matches_numpy_and_hand_values(rng):
+    positive = rng.normal(size=10)
+    negative = rng.normal(size=10)
+    expected = -np.log(1.0 / (1.0 + np.exp(-(positive - negative))))
+    result = losses.bpr_loss(positive.astype(np.float32), negative.astype(np.float32))
+    assert result.shape == (10,)
+    np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5)
+    # Equal scores: −log σ(0) = log 2.
+    np.testing.assert_allclose(losses.bpr_loss([0.0], [0.0]).numpy(), [np.log(2.0)], rtol=1e-6)
+
+
+def test_bpr_loss_is_stable_for_large_differences():
+    positive = tf.constant([1000.0, -1000.0, 50.0])
+    negative = tf.constant([-1000.0, 1000.0, 50.0])
+    result = losses.bpr_loss(positive, negative).numpy()
+    assert np.isfinite(result).all()
+    np.testing.assert_allclose(result, [0.0, 2000.0, np.log(2.0)], rtol=1e-6, atol=1e-30)
+    with tf.GradientTape() as tape:
+        tape.watch(positive)
+        loss = tf.reduce_sum(losses.bpr_loss(positive, negative))
+    gradient = tape.gradient(loss, positive).numpy()
+    assert np.isfinite(gradient).all()
+    np.testing.assert_allclose(gradient, [0.0, -1.0, -0.5], atol=1e-6)
+
+
+# ---------------------------------------------------------------- graph mode and tf.distribute
+
+
+def test_losses_inside_tf_function_match_eager(rng):
+    logits = tf.constant(rng.normal(size=(4, 6)), tf.float32)
+    interactions = tf.constant(rng.random((4, 6)) < 0.5, tf.float32)
+    mean = tf.constant(rng.normal(size=(4, 3)), tf.float32)
+    log_variance = tf.constant(rng.normal(size=(4, 3)), tf.float32)
+    targets = tf.constant([0, 5, 2, 3], tf.int32)
+    activations = tf.constant(rng.random((5, 3)), tf.float32)
+    positive, negative = logits[:, 0], logits[:, 1]
+
+    def all_losses(logits, interactions, mean, log_variance, targets, activations, pos, neg):
+        return (
+            losses.multinomial_nll(logits, interactions),
+            losses.gaussian_kl(mean, log_variance),
+            losses.alignment_nll(logits, targets),
+            losses.average_sparsity_loss(activations, 0.1),
+            losses.partial_sparsity_loss(activations),
+            losses.sparsity_loss(activations, tf.constant(0.1)),
+            losses.bpr_loss(pos, neg),
+        )
+
+    arguments = (logits, interactions, mean, log_variance, targets, activations, positive,
+                 negative)
+    eager = all_losses(*arguments)
+    graph = tf.function(all_losses)(*arguments)
+    for eager_value, graph_value in zip(eager, graph):
+        assert graph_value.dtype == tf.float32
+        np.testing.assert_allclose(graph_value.numpy(), eager_value.numpy(), rtol=1e-6)
+
+
+def test_losses_run_under_a_distribution_strategy(rng):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    logits = tf.constant(rng.normal(size=(4, 6)), tf.float32)
+    targets = tf.constant([1, 0, 5, 2], tf.int32)
+
+    @tf.function
+    def step(logits, targets):
+        def replica_fn(logits, targets):
+            per_example = losses.alignment_nll(logits, targets) + losses.multinomial_nll(
+                logits, tf.one_hot(targets, 6)
+            )
+            return tf.nn.compute_average_loss(per_example, global_batch_size=4)
+
+        per_replica = strategy.run(replica_fn, args=(logits, targets))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    expected = 2 * np.mean(-_np_log_softmax(logits.numpy().astype(np.float64))[
+        np.arange(4), targets.numpy()])
+    np.testing.assert_allclose(step(logits, targets).numpy(), expected, rtol=1e-5)

@@ -1,0 +1,373 @@
+"""Tests for tfgrad.metrics against hand-worked examples and loop-based NumPy references."""
+
+import numpy as np
+import pytest
+
+from tfgrad import metrics
+
+# ---------------------------------------------------------------- loop-based references
+# Written straight from the formulas in CGIR.md, one query / walk / step at a time.
+
+
+def _reference_rank(scores, target, excluded):
+    rank = 1
+    for j, score in enumerate(scores):
+        if j != target and j != excluded and score >= scores[target]:
+            rank += 1
+    return rank
+
+
+def _reference_consistency(relevance, alpha):
+    steps = len(relevance) - 1
+    return sum(alpha * relevance[k] < alpha * relevance[k + 1] for k in range(steps)) / steps
+
+
+def _reference_restrictiveness(relevance, alpha):
+    steps = len(relevance) - 1
+    total = sum(1 if alpha * relevance[k] < alpha * relevance[k + 1] else -1 for k in range(steps))
+    return 1 - abs(total / steps)
+
+
+def _reference_independence(item_vectors):
+    num_dims = item_vectors.shape[1]
+    total = 0.0
+    for d in range(num_dims):
+        for e in range(num_dims):
+            if d != e:
+                x, y = item_vectors[:, d], item_vectors[:, e]
+                if x.std() == 0 or y.std() == 0:
+                    continue
+                total += abs(np.corrcoef(x, y)[0, 1])
+    return 1 - total / (num_dims * (num_dims - 1))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+# ---------------------------------------------------------------- target_ranks
+
+
+def test_target_ranks_hand_example():
+    scores = np.array(
+        [
+            [0.1, 0.9, 0.5, 0.3],  # target 2: only item 1 above → 2
+            [0.1, 0.9, 0.5, 0.3],  # target 1, nothing above → 1
+            [0.4, 0.2, 0.3, 0.1],  # target 3 is lowest → 4
+        ]
+    )
+    ranks = metrics.target_ranks(scores, np.array([2, 1, 3]))
+    np.testing.assert_array_equal(ranks, [2, 1, 4])
+    assert ranks.dtype == np.int64
+
+
+def test_target_ranks_ties_are_pessimistic():
+    # Everything scored equal: rank = number of candidates (4 without exclusion, 3 with).
+    scores = np.zeros((2, 4))
+    np.testing.assert_array_equal(metrics.target_ranks(scores, np.array([0, 3])), [4, 4])
+    np.testing.assert_array_equal(
+        metrics.target_ranks(scores, np.array([0, 3]), excluded=np.array([1, 0])), [3, 3]
+    )
+    # One tie with the target plus one item strictly above → rank 3.
+    scores = np.array([[0.5, 0.9, 0.5, 0.1]])
+    np.testing.assert_array_equal(metrics.target_ranks(scores, np.array([0])), [3])
+
+
+def test_target_ranks_excluded_item_with_higher_score_does_not_count():
+    scores = np.array([[0.99, 0.5, 0.7, 0.1], [0.3, 0.3, 0.3, 0.9]])
+    targets = np.array([2, 0])
+    excluded = np.array([0, 3])
+    np.testing.assert_array_equal(metrics.target_ranks(scores, targets), [2, 4])
+    # Query 0: reference 0 scores above the target but is not a candidate → rank 1.
+    # Query 1: reference 3 is removed; items 1, 2 tie with the target → rank 3.
+    np.testing.assert_array_equal(metrics.target_ranks(scores, targets, excluded), [1, 3])
+
+
+def test_target_ranks_matches_loop_reference(rng):
+    # Rounded scores so that ties occur.
+    scores = np.round(rng.random((30, 12)), 1)
+    targets = rng.integers(0, 12, size=30)
+    excluded = (targets + rng.integers(1, 12, size=30)) % 12
+    expected = [_reference_rank(s, t, e) for s, t, e in zip(scores, targets, excluded)]
+    np.testing.assert_array_equal(metrics.target_ranks(scores, targets, excluded), expected)
+    expected = [_reference_rank(s, t, None) for s, t in zip(scores, targets)]
+    np.testing.assert_array_equal(metrics.target_ranks(scores, targets), expected)
+
+
+def test_target_ranks_allows_minus_inf_masks():
+    scores = np.array([[-np.inf, 0.2, -np.inf, 0.1]])
+    np.testing.assert_array_equal(metrics.target_ranks(scores, np.array([3])), [2])
+    np.testing.assert_array_equal(metrics.target_ranks(scores, np.array([0])), [4])
+
+
+@pytest.mark.parametrize(
+    "targets, excluded, message",
+    [
+        ([1, 2], [1, 0], "target equals its excluded"),
+        ([1, 4], None, "targets out of range"),
+        ([1, -1], None, "targets out of range"),
+        ([1, 2], [0, 9], "excluded out of range"),
+        ([1, 2, 3], None, "targets has 3 entries"),
+        ([1, 2], [0], "excluded has 1 entries"),
+        ([1.0, 2.0], None, "integer"),
+    ],
+)
+def test_target_ranks_rejects_bad_ids(targets, excluded, message):
+    scores = np.zeros((2, 4))
+    excluded = None if excluded is None else np.array(excluded)
+    with pytest.raises(ValueError, match=message):
+        metrics.target_ranks(scores, np.array(targets), excluded)
+
+
+def test_target_ranks_rejects_bad_scores():
+    with pytest.raises(ValueError, match="2-D"):
+        metrics.target_ranks(np.zeros(4), np.array([0]))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.target_ranks(np.array([[0.0, np.nan]]), np.array([0]))
+
+
+# ---------------------------------------------------------------- hit_rate, MRR
+
+
+def test_hit_rate_and_mrr_hand_example():
+    ranks = np.array([1, 2, 5, 20, 21])
+    assert metrics.hit_rate(ranks, 1) == pytest.approx(0.2)
+    assert metrics.hit_rate(ranks, 20) == pytest.approx(0.8)
+    assert metrics.hit_rate(ranks, 50) == pytest.approx(1.0)
+    expected = (1 + 1 / 2 + 1 / 5 + 1 / 20 + 1 / 21) / 5
+    assert metrics.mean_reciprocal_rank(ranks) == pytest.approx(expected)
+    assert isinstance(metrics.hit_rate(ranks, 20), float)
+    assert isinstance(metrics.mean_reciprocal_rank(ranks), float)
+
+
+def test_hit_rate_and_mrr_reject_bad_input():
+    with pytest.raises(ValueError, match=">= 1"):
+        metrics.mean_reciprocal_rank(np.array([0, 1]))
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.hit_rate(np.array([], dtype=int), 5)
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.hit_rate(np.array([1, 2]), 0)
+
+
+# ---------------------------------------------------------------- consistency
+
+
+def test_consistency_hand_examples():
+    relevance = np.array(
+        [
+            [0.1, 0.2, 0.3, 0.4],  # α=+1, rising: 3/3
+            [0.1, 0.2, 0.3, 0.4],  # α=−1, rising: 0/3
+            [0.4, 0.3, 0.35, 0.1],  # α=−1: falls, rises, falls → 2/3
+            [0.2, 0.2, 0.5, 0.5],  # α=+1 with ties / repeated items: only the middle step → 1/3
+        ]
+    )
+    direction = np.array([1, -1, -1, 1])
+    np.testing.assert_allclose(
+        metrics.consistency(relevance, direction), [1.0, 0.0, 2 / 3, 1 / 3]
+    )
+
+
+def test_consistency_ties_count_as_not_increasing_in_both_directions():
+    constant = np.full((2, 5), 0.7)
+    np.testing.assert_array_equal(metrics.consistency(constant, np.array([1, -1])), [0.0, 0.0])
+
+
+def test_consistency_matches_loop_reference(rng):
+    relevance = np.round(rng.random((25, 6)), 1)
+    direction = rng.choice([-1, 1], size=25)
+    expected = [_reference_consistency(r, a) for r, a in zip(relevance, direction)]
+    np.testing.assert_allclose(metrics.consistency(relevance, direction), expected)
+
+
+# ---------------------------------------------------------------- restrictiveness
+
+
+def test_restrictiveness_monotone_drift_is_zero_alternating_is_one():
+    # Walk 0: t'0 rises steadily (drift) → 0, t'1 alternates (4 steps: 2 up, 2 down) → 1.
+    # Walk 1: same sequences with α = −1: the absolute value makes a falling-relative-to-α
+    # drift score 0 too.
+    drift = [0.1, 0.2, 0.3, 0.4, 0.5]
+    alternating = [0.5, 0.6, 0.5, 0.6, 0.5]
+    walk = np.stack([drift, alternating], axis=-1)  # [N, T']
+    other_relevance = np.stack([walk, walk])  # [P=2, N=5, T'=2]
+    result = metrics.restrictiveness(other_relevance, np.array([1, -1]))
+    assert result.shape == (2, 2)
+    np.testing.assert_allclose(result, [[0.0, 1.0], [0.0, 1.0]])
+    # A falling drift is also 0 in either direction.
+    falling = np.array(drift[::-1])[None, :, None]
+    np.testing.assert_allclose(metrics.restrictiveness(falling, np.array([1])), [[0.0]])
+    np.testing.assert_allclose(metrics.restrictiveness(falling, np.array([-1])), [[0.0]])
+
+
+def test_restrictiveness_hand_example_with_ties():
+    # Steps of [0.3, 0.5, 0.5, 0.2]: up, tie, down.
+    # α=+1: s = [+1, −1, −1] → mean −1/3 → 1 − 1/3 = 2/3.
+    # α=−1: s = [−1, −1, +1] → mean −1/3 → 2/3 as well.
+    # A level t' (all ties) is s = −1 everywhere → 0, exactly as the formula says.
+    relevance = np.array([0.3, 0.5, 0.5, 0.2])
+    level = np.full(4, 0.4)
+    other_relevance = np.stack([relevance, level], axis=-1)[None]  # [1, 4, 2]
+    np.testing.assert_allclose(
+        metrics.restrictiveness(other_relevance, np.array([1])), [[2 / 3, 0.0]]
+    )
+    np.testing.assert_allclose(
+        metrics.restrictiveness(other_relevance, np.array([-1])), [[2 / 3, 0.0]]
+    )
+    # Ties make the score depend on α: steps up, tie, tie.
+    # α=+1: [+1, −1, −1] → 2/3; α=−1: [−1, −1, −1] → 0.
+    rising_then_level = np.array([0.1, 0.4, 0.4, 0.4])[None, :, None]
+    np.testing.assert_allclose(
+        metrics.restrictiveness(rising_then_level, np.array([1])), [[2 / 3]]
+    )
+    np.testing.assert_allclose(
+        metrics.restrictiveness(rising_then_level, np.array([-1])), [[0.0]], atol=1e-12
+    )
+
+
+def test_restrictiveness_matches_loop_reference(rng):
+    other_relevance = np.round(rng.random((15, 7, 4)), 1)
+    direction = rng.choice([-1, 1], size=15)
+    expected = [
+        [_reference_restrictiveness(other_relevance[p, :, t], direction[p]) for t in range(4)]
+        for p in range(15)
+    ]
+    np.testing.assert_allclose(metrics.restrictiveness(other_relevance, direction), expected)
+
+
+# ---------------------------------------------------------------- gradual_scores
+
+
+def test_gradual_scores_hand_example():
+    # Walk 0: walked t0 with α=+1 rises 3/3 → c=1; t1 drifts (r=0), t2 alternates... over 3
+    # steps up, down, up → mean 1/3 → r = 2/3. Mean r = (0 + 2/3) / 2 = 1/3.
+    # Walk 1: walked t2 with α=−1; t2 falls, rises, falls → c = 2/3; t0 constant → r = 0;
+    # t1 up, down, up with α=−1: s = [−1, +1, −1] → r = 2/3. Mean r = 1/3.
+    walk0 = np.array([[0.1, 0.1, 0.5], [0.2, 0.2, 0.6], [0.3, 0.3, 0.5], [0.4, 0.4, 0.6]])
+    walk1 = np.array([[0.5, 0.1, 0.9], [0.5, 0.3, 0.8], [0.5, 0.2, 0.85], [0.5, 0.4, 0.7]])
+    relevance = np.stack([walk0, walk1])  # [2, 4, 3]
+    scores = metrics.gradual_scores(relevance, np.array([0, 2]), np.array([1, -1]),
+                                    per_walk=True)
+    np.testing.assert_allclose(scores["consistency"], [1.0, 2 / 3])
+    np.testing.assert_allclose(scores["restrictiveness"], [1 / 3, 1 / 3])
+    assert scores["mgs_c"] == pytest.approx(5 / 6)
+    assert scores["mgs_r"] == pytest.approx(1 / 3)
+    assert scores["mgs"] == pytest.approx((1 * 1 / 3 + 2 / 3 * 1 / 3) / 2)
+    without = metrics.gradual_scores(relevance, np.array([0, 2]), np.array([1, -1]))
+    assert set(without) == {"mgs", "mgs_c", "mgs_r"}
+    assert all(isinstance(value, float) for value in without.values())
+
+
+def test_gradual_scores_matches_loop_reference(rng):
+    num_walks, num_steps, num_attributes = 20, 6, 5
+    relevance = np.round(rng.random((num_walks, num_steps, num_attributes)), 1)
+    attributes = rng.integers(0, num_attributes, size=num_walks)
+    directions = rng.choice([-1, 1], size=num_walks)
+    c, r = [], []
+    for p in range(num_walks):
+        t = attributes[p]
+        c.append(_reference_consistency(relevance[p, :, t], directions[p]))
+        others = [u for u in range(num_attributes) if u != t]
+        r.append(np.mean([_reference_restrictiveness(relevance[p, :, u], directions[p])
+                          for u in others]))
+    c, r = np.array(c), np.array(r)
+    scores = metrics.gradual_scores(relevance, attributes, directions, per_walk=True)
+    np.testing.assert_allclose(scores["consistency"], c)
+    np.testing.assert_allclose(scores["restrictiveness"], r)
+    assert scores["mgs"] == pytest.approx(np.mean(c * r))
+    assert scores["mgs_c"] == pytest.approx(np.mean(c))
+    assert scores["mgs_r"] == pytest.approx(np.mean(r))
+
+
+def test_length_one_walks_raise():
+    with pytest.raises(ValueError, match="at least 2 steps, got 1"):
+        metrics.consistency(np.zeros((3, 1)), np.ones(3))
+    with pytest.raises(ValueError, match="at least 2 steps, got 1"):
+        metrics.restrictiveness(np.zeros((3, 1, 2)), np.ones(3))
+    with pytest.raises(ValueError, match="at least 2 steps, got 1"):
+        metrics.gradual_scores(np.zeros((3, 1, 2)), np.zeros(3, int), np.ones(3))
+
+
+def test_gradual_scores_rejects_single_attribute_and_bad_columns():
+    with pytest.raises(ValueError, match="at least 2 attributes"):
+        metrics.gradual_scores(np.zeros((2, 4, 1)), np.zeros(2, int), np.ones(2))
+    with pytest.raises(ValueError, match="attributes out of range"):
+        metrics.gradual_scores(np.zeros((2, 4, 3)), np.array([0, 3]), np.ones(2))
+    with pytest.raises(ValueError, match="at least one walk"):
+        metrics.gradual_scores(np.zeros((0, 4, 3)), np.zeros(0, int), np.ones(0))
+
+
+@pytest.mark.parametrize("direction", [[1, 0], [1, 2], [0.5, -1], [1, 1, 1]])
+def test_directions_other_than_plus_minus_one_raise(direction):
+    direction = np.array(direction)
+    with pytest.raises(ValueError, match="direction"):
+        metrics.consistency(np.zeros((2, 3)), direction)
+    with pytest.raises(ValueError, match="direction"):
+        metrics.restrictiveness(np.zeros((2, 3, 2)), direction)
+    with pytest.raises(ValueError, match="direction"):
+        metrics.gradual_scores(np.zeros((2, 3, 2)), np.zeros(2, int), direction)
+
+
+def test_nan_relevance_raises():
+    relevance = np.zeros((2, 3))
+    relevance[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.consistency(relevance, np.ones(2))
+
+
+# ---------------------------------------------------------------- independence_level
+
+
+def test_independence_level_is_one_for_orthogonal_centred_columns():
+    # Columns of a Hadamard matrix without its constant column: centred and mutually orthogonal.
+    item_vectors = np.array(
+        [[1, 1, 1], [-1, 1, -1], [1, -1, -1], [-1, -1, 1]], dtype=np.float64
+    ) * np.array([1.0, 3.0, 0.5]) + np.array([2.0, -1.0, 7.0])  # scale / shift change nothing
+    assert metrics.independence_level(item_vectors) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_independence_level_is_zero_for_perfectly_correlated_columns(rng):
+    x = rng.normal(size=50)
+    item_vectors = np.stack([x, 2 * x + 3, -0.5 * x], axis=1)  # anti-correlation counts too
+    assert metrics.independence_level(item_vectors) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_independence_level_hand_example():
+    # corr(x, y) = 0.8 for x = [1, 2, 3, 4], y = [1, 3, 2, 4]; D = 2 → Ind = 1 − 0.8.
+    item_vectors = np.array([[1, 1], [2, 3], [3, 2], [4, 4]], dtype=np.float64)
+    assert metrics.independence_level(item_vectors) == pytest.approx(0.2)
+
+
+def test_independence_level_matches_corrcoef_reference(rng):
+    item_vectors = rng.normal(size=(40, 6)) @ rng.normal(size=(6, 6))
+    assert metrics.independence_level(item_vectors) == pytest.approx(
+        _reference_independence(item_vectors), abs=1e-12
+    )
+
+
+def test_independence_level_dead_dimension_is_independent_not_nan():
+    # Column 2 is constant (a dead unit): np.corrcoef gives NaN for it. With 7 items of 0.1 the
+    # float mean is not exactly 0.1, so the column's computed std is ~1e-17, not 0: a dead unit
+    # must be recognised as exactly constant (max == min), not by its computed variance.
+    x = np.arange(7.0)
+    y = np.array([0.0, 2.0, 1.0, 3.0, 5.0, 4.0, 6.0])  # corr(x, y) = 1 − 6·4/(7·48) = 13/14
+    dead = np.full(7, 0.1)
+    assert dead.std() != 0
+    item_vectors = np.stack([x, y, dead], axis=1)
+    # Pairs: (0,1) and (1,0) → 13/14 each; pairs with the dead column → 0. D(D−1) = 6.
+    result = metrics.independence_level(item_vectors)
+    assert np.isfinite(result)
+    assert result == pytest.approx(1 - 2 * (13 / 14) / 6)
+    # Exactly 0-variance dead columns, and a table of only dead columns.
+    item_vectors[:, 2] = 0.0
+    assert metrics.independence_level(item_vectors) == pytest.approx(1 - 2 * (13 / 14) / 6)
+    assert metrics.independence_level(np.ones((5, 3))) == 1.0
+
+
+def test_independence_level_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        metrics.independence_level(np.zeros((5, 1)))
+    with pytest.raises(ValueError, match="at least 2 items"):
+        metrics.independence_level(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        metrics.independence_level(np.array([[0.0, np.nan], [1.0, 2.0]]))

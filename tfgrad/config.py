@@ -1,0 +1,113 @@
+"""Frozen dataclass configs: what library code takes instead of flags (flags live in entry points)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+from tfgrad.data.synthetic import SyntheticCatalogueConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class CGIRConfig:
+    """CGIR's hyper-parameters (see `tfgrad.models.cgir.CGIR`)."""
+
+    latent_dim: int = 64
+    hidden_dims: tuple[int, ...] = (256,)
+    dropout_rate: float = 0.5
+    similarity: str = "cosine"
+    temperature: float = 0.1
+    beta: float = 0.2
+    alignment_weight: float = 1.0
+    # At 1.0 the clipped codes of most attributes die (F(t) = 0) before alignment can use them.
+    sparsity_weight: float = 0.1
+    target_sparsity: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The training loop: steps, batches, optimiser, checkpoints and the distribution strategy."""
+
+    steps: int = 3000
+    checkpoint_every: int = 250
+    eval_every: int = 1000
+    user_batch_size: int = 128
+    triple_batch_size: int = 256
+    learning_rate: float = 1e-3
+    strategy: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self):
+        for field in ("steps", "checkpoint_every", "eval_every", "user_batch_size",
+                      "triple_batch_size"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """How walks are evaluated and exported."""
+
+    walk_steps: int = 10
+    step_size: float = 0.1
+    distinct: bool = True
+    max_queries: int = 2000
+    index: str = "scann"
+
+    def __post_init__(self):
+        if self.walk_steps < 2:
+            raise ValueError(f"walk_steps must be at least 2 to measure gradualness, "
+                             f"got {self.walk_steps}")
+        if self.step_size <= 0:
+            raise ValueError(f"step_size must be positive, got {self.step_size}")
+        if self.index not in ("scann", "brute_force"):
+            raise ValueError(f"index must be 'scann' or 'brute_force', got {self.index!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One train → evaluate → export run.
+
+    Attributes:
+      name: the run's name; exports go to `<export_dir>/<name>/<version>`.
+      work_dir: checkpoints, TensorBoard logs, the final model, metrics and pictures.
+      export_dir: the base folder of versioned SavedModels.
+      dataset: the catalogue source; "synthetic" is the embedded default.
+      synthetic: sizes of the synthetic catalogue.
+      glove_path: a GloVe text file; None uses the packaged GloVe 6B 50-d.
+      max_pairs: at most this many unordered triple pairs.
+      test_fraction: share of triple pairs held out.
+    """
+
+    name: str = "cgir_synthetic"
+    work_dir: str = "runs/cgir_synthetic"
+    export_dir: str = "exports"
+    dataset: str = "synthetic"
+    synthetic: SyntheticCatalogueConfig = SyntheticCatalogueConfig()
+    glove_path: Optional[str] = None
+    max_pairs: int = 50_000
+    test_fraction: float = 0.2
+    model: CGIRConfig = CGIRConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    def write(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(dataclasses.asdict(self), f, indent=2)
+
+    @classmethod
+    def read(cls, path: str) -> "ExperimentConfig":
+        with open(path) as f:
+            raw = json.load(f)
+        return cls(**{
+            **raw,
+            "synthetic": SyntheticCatalogueConfig(**raw["synthetic"]),
+            "model": CGIRConfig(**{**raw["model"], "hidden_dims": tuple(raw["model"]["hidden_dims"])}),
+            "train": TrainConfig(**raw["train"]),
+            "eval": EvalConfig(**raw["eval"]),
+        })

@@ -1,0 +1,119 @@
+"""The in-memory catalogue every loader returns and every model trains on."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+class UnknownItemError(KeyError):
+    """An item id that is not in the catalogue."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0])
+
+
+class UnknownAttributeError(KeyError):
+    """An attribute string that is not in the catalogue."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Catalogue:
+    """Items, their attributes and the users' interactions with them.
+
+    Attributes:
+      name: a short name used in logs and export paths.
+      item_ids: [M] str, the external ids clients send (unique).
+      item_names: [M] str, human-readable names for printing walks.
+      attributes: the T attribute strings ("floral", "dark comedy", ...).
+      item_attributes: [M, T] float32 in {0, 1}, the binary tags a_{i,t}.
+      interactions: [K, 2] int64 (user index, item index) pairs, x_{u,i} = 1.
+      num_users: N; user indices are 0..N-1.
+      relevance: [M, T] float32 graded relevance in [0, 1] where the source has it
+        (synthetic ground truth, MovieLens tag genome), else None.
+    """
+
+    name: str
+    item_ids: np.ndarray
+    item_names: np.ndarray
+    attributes: tuple[str, ...]
+    item_attributes: np.ndarray
+    interactions: np.ndarray
+    num_users: int
+    relevance: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        num_items = len(self.item_ids)
+        if len(set(self.item_ids.tolist())) != num_items:
+            raise ValueError(f"catalogue {self.name!r}: item ids are not unique")
+        if len(self.item_names) != num_items:
+            raise ValueError(
+                f"catalogue {self.name!r}: {len(self.item_names)} names for {num_items} items")
+        if self.item_attributes.shape != (num_items, len(self.attributes)):
+            raise ValueError(
+                f"catalogue {self.name!r}: item_attributes has shape "
+                f"{self.item_attributes.shape}, expected {(num_items, len(self.attributes))}")
+        if self.relevance is not None and self.relevance.shape != self.item_attributes.shape:
+            raise ValueError(
+                f"catalogue {self.name!r}: relevance has shape {self.relevance.shape}, "
+                f"expected {self.item_attributes.shape}")
+        if self.interactions.ndim != 2 or self.interactions.shape[1] != 2:
+            raise ValueError(
+                f"catalogue {self.name!r}: interactions must be [K, 2] (user, item) pairs, "
+                f"got shape {self.interactions.shape}")
+        if len(self.interactions):
+            users, items = self.interactions[:, 0], self.interactions[:, 1]
+            if users.min() < 0 or users.max() >= self.num_users:
+                raise ValueError(f"catalogue {self.name!r}: user index out of range")
+            if items.min() < 0 or items.max() >= num_items:
+                raise ValueError(f"catalogue {self.name!r}: item index out of range")
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def num_attributes(self) -> int:
+        return len(self.attributes)
+
+    @functools.cached_property
+    def _item_index(self) -> dict[str, int]:
+        return {item_id: index for index, item_id in enumerate(self.item_ids.tolist())}
+
+    @functools.cached_property
+    def _attribute_index(self) -> dict[str, int]:
+        return {attribute: index for index, attribute in enumerate(self.attributes)}
+
+    def item_index(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Maps external item ids to row indices; raises UnknownItemError naming them."""
+        unknown = [item_id for item_id in item_ids if item_id not in self._item_index]
+        if unknown:
+            raise UnknownItemError(
+                f"unknown item id(s) {', '.join(map(repr, unknown))} in catalogue {self.name!r}")
+        return np.array([self._item_index[item_id] for item_id in item_ids], dtype=np.int64)
+
+    def attribute_index(self, attributes: Sequence[str]) -> np.ndarray:
+        """Maps attribute strings to column indices; raises UnknownAttributeError naming them."""
+        unknown = [attribute for attribute in attributes if attribute not in self._attribute_index]
+        if unknown:
+            raise UnknownAttributeError(
+                f"unknown attribute(s) {', '.join(map(repr, unknown))} in catalogue "
+                f"{self.name!r}; known: {', '.join(self.attributes)}")
+        return np.array([self._attribute_index[a] for a in attributes], dtype=np.int64)
+
+    def item_popularity(self) -> np.ndarray:
+        """[M] number of interactions of each item."""
+        return np.bincount(self.interactions[:, 1], minlength=self.num_items)
+
+    def user_items(self) -> list[np.ndarray]:
+        """The item indices of each user, a list of N int64 arrays."""
+        order = np.argsort(self.interactions[:, 0], kind="stable")
+        users, items = self.interactions[order, 0], self.interactions[order, 1]
+        boundaries = np.searchsorted(users, np.arange(self.num_users + 1))
+        return [items[start:end] for start, end in zip(boundaries[:-1], boundaries[1:])]

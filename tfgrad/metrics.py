@@ -1,0 +1,345 @@
+"""Pure NumPy evaluation metrics for CGIR (retrieval ranks, gradual-walk quality, independence).
+
+Inputs are NumPy arrays (or anything `np.asarray` accepts) and outputs are Python floats or
+NumPy arrays; nothing here touches TensorFlow. Every metric is vectorised over queries, walks
+and items. The definitions are those of /work/shared/design/CGIR.md, section "Metrics".
+
+Invalid input (wrong shapes, out-of-range ids, directions other than ±1, walks too short to
+have a step, NaN values) raises `ValueError` naming the offending value rather than returning a
+silently wrong number.
+"""
+
+import numpy as np
+
+__all__ = [
+    "target_ranks",
+    "hit_rate",
+    "mean_reciprocal_rank",
+    "consistency",
+    "restrictiveness",
+    "gradual_scores",
+    "independence_level",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Validation helpers.
+
+
+def _as_int_vector(values, name, length=None):
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {values.shape}")
+    if values.size and (
+        not np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.bool_)
+    ):
+        raise ValueError(f"{name} must hold integer ids, got dtype {values.dtype}")
+    if length is not None and values.shape[0] != length:
+        raise ValueError(f"{name} has {values.shape[0]} entries, expected {length}")
+    return values.astype(np.int64, copy=False)
+
+
+def _check_ids_in_range(ids, num_items, name):
+    bad = np.flatnonzero((ids < 0) | (ids >= num_items))
+    if bad.size:
+        raise ValueError(
+            f"{name} out of range [0, {num_items}): value {ids[bad[0]]} at position {bad[0]}"
+            f" ({bad.size} bad entries)"
+        )
+
+
+def _as_directions(direction, num_walks):
+    direction = np.asarray(direction)
+    if direction.shape != (num_walks,):
+        raise ValueError(
+            f"direction must have shape ({num_walks},) (one α per walk), got {direction.shape}"
+        )
+    bad = np.flatnonzero((direction != 1) & (direction != -1))
+    if bad.size:
+        raise ValueError(
+            f"direction values must be +1 or -1, got {direction[bad[0]]!r} at walk {bad[0]}"
+        )
+    return direction.astype(np.float64)
+
+
+def _as_relevance(relevance, name, ndim):
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {relevance.shape}")
+    if relevance.shape[1] < 2:
+        raise ValueError(
+            f"{name} needs walks of at least 2 steps, got {relevance.shape[1]} "
+            f"(shape {relevance.shape}): with one item there is no step to compare"
+        )
+    if np.isnan(relevance).any():
+        # A NaN compares False everywhere and would silently count as "not increasing".
+        walk = np.argwhere(np.isnan(relevance))[0][0]
+        raise ValueError(f"{name} contains NaN (first in walk {walk})")
+    return relevance
+
+
+def _step_increases(relevance, direction):
+    """1[α·rel_k < α·rel_{k+1}] for every step; relevance [P, N, ...] → bool [P, N−1, ...]."""
+    signed = relevance * direction.reshape((-1,) + (1,) * (relevance.ndim - 1))
+    return signed[:, :-1] < signed[:, 1:]
+
+
+def _as_1d_ranks(ranks):
+    ranks = np.asarray(ranks)
+    if ranks.ndim != 1 or ranks.size == 0:
+        raise ValueError(f"ranks must be a non-empty 1-D array, got shape {ranks.shape}")
+    if np.isnan(ranks.astype(np.float64)).any() or (ranks < 1).any():
+        raise ValueError(f"ranks are 1-based and must be >= 1, got min {np.min(ranks)}")
+    return ranks
+
+
+# --------------------------------------------------------------------------------------------
+# Retrieval: HR@K and MRR.
+
+
+def target_ranks(scores, targets, excluded=None):
+    """1-based rank of each query's target among the candidate items, ties counted pessimistically.
+
+    CGIR.md, Metrics (HR@K, MRR): the candidates are all items except the query's reference
+    item, which is excluded. The rank is
+
+        rank_q = 1 + #{j ≠ target_q, j ≠ excluded_q : s_qj ≥ s_q,target_q}
+
+    so an item scoring *equal* to the target is counted ahead of it: a model that scores every
+    item the same gets rank = number of candidates, never 1. The excluded item never counts,
+    whatever its score. Scores of −inf (masked items) are allowed; NaN scores are not.
+
+    Args:
+      scores: float array [Q, M], the score of every item for each query.
+      targets: int array [Q], the target item of each query, in [0, M).
+      excluded: int array [Q] or None, the reference item of each query (not a candidate), in
+        [0, M) and different from the target. None means every item is a candidate.
+
+    Returns:
+      int64 array [Q], the rank of each target, in [1, number of candidates].
+
+    Raises:
+      ValueError: if `scores` is not 2-D, `targets` / `excluded` do not have Q integer
+        entries, an id is out of range, a target equals its excluded item, or a score is NaN.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D [queries, items], got shape {scores.shape}")
+    num_queries, num_items = scores.shape
+    if np.isnan(scores).any():
+        query = np.argwhere(np.isnan(scores))[0][0]
+        raise ValueError(f"scores contain NaN (first in query {query})")
+    targets = _as_int_vector(targets, "targets", num_queries)
+    _check_ids_in_range(targets, num_items, "targets")
+    rows = np.arange(num_queries)
+
+    ahead = scores >= scores[rows, targets][:, None]  # [Q, M]
+    ahead[rows, targets] = False
+    if excluded is not None:
+        excluded = _as_int_vector(excluded, "excluded", num_queries)
+        _check_ids_in_range(excluded, num_items, "excluded")
+        same = np.flatnonzero(targets == excluded)
+        if same.size:
+            raise ValueError(
+                f"target equals its excluded (reference) item {targets[same[0]]} at query "
+                f"{same[0]} ({same.size} such queries): the target would not be a candidate"
+            )
+        ahead[rows, excluded] = False
+    return 1 + ahead.sum(axis=1, dtype=np.int64)
+
+
+def hit_rate(ranks, k):
+    """HR@K: the share of queries whose target is ranked within the top k (CGIR.md, Metrics).
+
+    Args:
+      ranks: int array [Q], 1-based ranks (e.g. from `target_ranks`).
+      k: int >= 1, the cut-off K.
+
+    Returns:
+      float, mean_q 1[rank_q ≤ k].
+    """
+    ranks = _as_1d_ranks(ranks)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return float(np.mean(ranks <= k))
+
+
+def mean_reciprocal_rank(ranks):
+    """MRR: the mean of 1 / rank over queries (CGIR.md, Metrics).
+
+    Args:
+      ranks: int array [Q], 1-based ranks (e.g. from `target_ranks`).
+
+    Returns:
+      float, mean_q 1 / rank_q.
+    """
+    ranks = _as_1d_ranks(ranks)
+    return float(np.mean(1.0 / ranks.astype(np.float64)))
+
+
+# --------------------------------------------------------------------------------------------
+# Gradual walks: consistency, restrictiveness, MGS.
+
+
+def consistency(target_relevance, direction):
+    """Consistency of each walk in the walked attribute t (CGIR.md, Metrics).
+
+        Consistency(seq, t) = 1/(N−1) Σ_{k=1}^{N−1} 1[α·rel(seq@k, t) < α·rel(seq@k+1, t)]
+
+    The comparison is strict: a tie (including a repeated item) counts as not moving in the
+    requested direction. With α = −1 a step counts when the relevance falls.
+
+    Args:
+      target_relevance: float array [P, N], rel(seq@k, t) of the walked attribute t along each of
+        P walks of N steps.
+      direction: array [P] of +1 ("more") or −1 ("less"), the action α of each walk.
+
+    Returns:
+      float64 array [P], the share of the N−1 steps that move in direction α, in [0, 1].
+
+    Raises:
+      ValueError: if N < 2, `direction` is not [P] of ±1, or the relevance contains NaN.
+    """
+    target_relevance = _as_relevance(target_relevance, "target_relevance", ndim=2)
+    direction = _as_directions(direction, target_relevance.shape[0])
+    return _step_increases(target_relevance, direction).mean(axis=1)
+
+
+def restrictiveness(other_relevance, direction):
+    """Restrictiveness of each walk in every other attribute t' (CGIR.md, Metrics).
+
+        Restrictiveness(seq, t') =
+            1 − | 1/(N−1) Σ_{k=1}^{N−1} s(α·rel(seq@k, t') < α·rel(seq@k+1, t')) |
+
+    with s(True) = +1, s(False) = −1. The absolute value (lost from the paper's text, restored in
+    CGIR.md) makes a walk whose t' relevance goes up and down equally often score 1 and a walk
+    that drifts monotonically in t' (either way) score 0.
+
+    Ties follow the formula literally: a step with equal relevance (e.g. a repeated item) is
+    s(False) = −1, the same as a step against α. So a t' that stays exactly level along the whole
+    walk scores 0, not 1, and with ties the score depends on α (flipping α flips the sign of the
+    non-tie steps only).
+
+    Args:
+      other_relevance: float array [P, N, T'], rel(seq@k, t') of every other attribute t' along
+        each of P walks of N steps.
+      direction: array [P] of +1 or −1, the action α of each walk.
+
+    Returns:
+      float64 array [P, T'], the restrictiveness of each walk in each other attribute, in [0, 1].
+
+    Raises:
+      ValueError: if N < 2, `direction` is not [P] of ±1, or the relevance contains NaN.
+    """
+    other_relevance = _as_relevance(other_relevance, "other_relevance", ndim=3)
+    direction = _as_directions(direction, other_relevance.shape[0])
+    signs = np.where(_step_increases(other_relevance, direction), 1.0, -1.0)  # [P, N−1, T']
+    return 1.0 - np.abs(signs.mean(axis=1))
+
+
+def gradual_scores(relevance, attributes, directions, per_walk=False):
+    """MGS, MGS-C and MGS-R over a set of walks (CGIR.md, Metrics).
+
+    For walk p with walked attribute t_p and action α_p:
+
+        c_p = Consistency(seq_p, t_p)
+        r_p = mean_{t' ≠ t_p} Restrictiveness(seq_p, t')
+        MGS = mean_p c_p · r_p,   MGS-C = mean_p c_p,   MGS-R = mean_p r_p
+
+    Note MGS is the mean of the per-walk products, not MGS-C · MGS-R. See `restrictiveness` for
+    how ties are scored.
+
+    Args:
+      relevance: float array [P, N, T], rel(seq@k, t) of every attribute along each of P walks of
+        N steps.
+      attributes: int array [P], the column (in [0, T)) of the walked attribute of each walk.
+      directions: array [P] of +1 or −1, the action α of each walk.
+      per_walk: if True, also return the per-walk arrays.
+
+    Returns:
+      dict with floats "mgs", "mgs_c", "mgs_r"; with `per_walk=True` also "consistency" [P] and
+      "restrictiveness" [P] (float64 arrays of c_p and r_p).
+
+    Raises:
+      ValueError: if there are no walks, N < 2, T < 2 (no other attribute to be restrictive
+        in), an attribute column is out of range, `directions` is not [P] of ±1, or the
+        relevance contains NaN.
+    """
+    relevance = _as_relevance(relevance, "relevance", ndim=3)
+    num_walks, _, num_attributes = relevance.shape
+    if num_walks == 0:
+        raise ValueError(f"gradual_scores needs at least one walk, got shape {relevance.shape}")
+    if num_attributes < 2:
+        raise ValueError(
+            f"gradual_scores needs at least 2 attributes (restrictiveness averages over the "
+            f"attributes other than the walked one), got T = {num_attributes}"
+        )
+    attributes = _as_int_vector(attributes, "attributes", num_walks)
+    _check_ids_in_range(attributes, num_attributes, "attributes")
+    directions = _as_directions(directions, num_walks)
+
+    walks = np.arange(num_walks)
+    # Advanced indices separated by a slice put the walk axis first: [P, N].
+    walk_consistency = consistency(relevance[walks, :, attributes], directions)
+    # Restrictiveness of every column, then average over all columns but the walked one.
+    all_restrictiveness = restrictiveness(relevance, directions)  # [P, T]
+    others = np.ones((num_walks, num_attributes), dtype=bool)
+    others[walks, attributes] = False
+    walk_restrictiveness = (all_restrictiveness * others).sum(axis=1) / (num_attributes - 1)
+
+    scores = {
+        "mgs": float(np.mean(walk_consistency * walk_restrictiveness)),
+        "mgs_c": float(np.mean(walk_consistency)),
+        "mgs_r": float(np.mean(walk_restrictiveness)),
+    }
+    if per_walk:
+        scores["consistency"] = walk_consistency
+        scores["restrictiveness"] = walk_restrictiveness
+    return scores
+
+
+# --------------------------------------------------------------------------------------------
+# Independence of the item table.
+
+
+def independence_level(item_vectors):
+    """Independence level of the item representation dimensions (CGIR.md, Metrics, "Ind").
+
+        Ind = 1 − 1/(D(D−1)) Σ_{d ≠ d'} |corr(H[:, d], H[:, d'])|
+
+    with corr the Pearson correlation over the M items. A dimension with zero variance (the same
+    value for every item, e.g. a dead ReLU unit) has an undefined correlation; its correlations
+    are taken as 0 — a dead dimension is trivially independent of the others — so the result is
+    never NaN. "Zero variance" means exactly constant (max == min), so rounding in the mean of a
+    constant column cannot turn it into a spuriously correlated one.
+
+    Args:
+      item_vectors: float array [M, D], the item table H.
+
+    Returns:
+      float in [0, 1]: 1 for pairwise uncorrelated dimensions, 0 for perfectly (anti-)correlated.
+
+    Raises:
+      ValueError: if H is not 2-D, D < 2 (no pair of dimensions), M < 2, or H is not finite.
+    """
+    item_vectors = np.asarray(item_vectors, dtype=np.float64)
+    if item_vectors.ndim != 2:
+        raise ValueError(f"item_vectors must be 2-D [items, dims], got shape {item_vectors.shape}")
+    num_items, num_dims = item_vectors.shape
+    if num_dims < 2:
+        raise ValueError(
+            f"independence_level needs at least 2 dimensions to correlate, got D = {num_dims}"
+        )
+    if num_items < 2:
+        raise ValueError(f"independence_level needs at least 2 items, got M = {num_items}")
+    if not np.isfinite(item_vectors).all():
+        raise ValueError("item_vectors contain NaN or inf")
+
+    alive = np.ptp(item_vectors, axis=0) > 0  # [D]
+    centred = item_vectors - item_vectors.mean(axis=0)
+    norms = np.linalg.norm(centred, axis=0)
+    # Dead columns become all-zero, so their correlations are 0 instead of 0/0.
+    unit = np.where(alive, centred / np.where(alive, norms, 1.0), 0.0)
+    correlation = np.clip(unit.T @ unit, -1.0, 1.0)  # [D, D]
+    off_diagonal = np.abs(correlation).sum() - np.abs(np.diag(correlation)).sum()
+    return float(1.0 - off_diagonal / (num_dims * (num_dims - 1)))
