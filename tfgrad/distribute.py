@@ -12,7 +12,8 @@ def get_strategy(name: str) -> tf.distribute.Strategy:
 
     auto: mirrored over all GPUs if there are several, else one device (the GPU if any).
     one_device: the first GPU, or the CPU.
-    mirrored: all local GPUs (or the CPU when there is none).
+    mirrored: all local GPUs; without GPUs, all logical CPUs (tests split the CPU in two to run
+      the multi-replica code path on machines without GPUs).
     multi_worker: MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG (without it,
       a cluster of this one worker).
     """
@@ -22,7 +23,10 @@ def get_strategy(name: str) -> tf.distribute.Strategy:
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        if gpus:
+            return tf.distribute.MirroredStrategy()
+        cpus = tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in cpus])
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")

@@ -114,14 +114,15 @@ def walks_png(result: dict, catalogue: Catalogue, config: ExperimentConfig,
 class _EvaluationLogger:
     """Evaluates during training and writes TensorBoard scalars and the walk picture."""
 
-    def __init__(self, config: ExperimentConfig, data: PreparedData):
+    def __init__(self, config: ExperimentConfig, data: PreparedData, index_kind: str):
         self.config = config
         self.data = data
+        self.index_kind = index_kind
         self.writer = tf.summary.create_file_writer(
             os.path.join(config.work_dir, "logs", "evaluation"))
 
     def __call__(self, model: keras.Model, step: int) -> dict[str, dict]:
-        rows = evaluate_model(model, self.config, self.data)
+        rows = evaluate_model(model, self.config, self.data, self.index_kind)
         result = rows["CGIR"]
         with self.writer.as_default(step=step):
             for name in evaluation.METRIC_NAMES:
@@ -148,14 +149,14 @@ def run(config: ExperimentConfig, callbacks: Sequence[keras.callbacks.Callback] 
     dataset = cgir_training_dataset(data.catalogue, data.train_triples,
                                     config.train.user_batch_size,
                                     config.train.triple_batch_size, config.train.seed)
-    logger = _EvaluationLogger(config, data)
     started = time.perf_counter()
-    trainer.train(model, dataset, config.train, config.work_dir, evaluate=logger,
-                  callbacks=callbacks)
+    # During training, exact search: the curves then show the model, not the index.
+    trainer.train(model, dataset, config.train, config.work_dir,
+                  evaluate=_EvaluationLogger(config, data, "brute_force"), callbacks=callbacks)
     train_seconds = time.perf_counter() - started
     model.save_weights(os.path.join(config.work_dir, MODEL_FILE))
 
-    rows = logger(model, config.train.steps)
+    rows = _EvaluationLogger(config, data, config.eval.index)(model, config.train.steps)
     with open(os.path.join(config.work_dir, WALKS_PNG), "wb") as f:
         f.write(walks_png(rows["CGIR"], data.catalogue, config))
     summary = {model_name: {name: row[name] for name in evaluation.METRIC_NAMES}

@@ -199,3 +199,49 @@ def export_walk_model(model, catalogue: Catalogue, config) -> str:
         paths.append(save_versioned(module, os.path.join(config.export_dir, config.name + suffix),
                                     catalogue, metadata))
     return paths[0]
+
+
+@dataclasses.dataclass
+class LoadedExport:
+    """A reloaded export. Keep this object alive while calling its signatures (a signature of
+    a garbage-collected SavedModel object fails)."""
+
+    path: str
+    version: int
+    saved_model: object
+    metadata: dict
+    items: pd.DataFrame
+
+    def relevance_columns(self) -> list[str]:
+        return [c[len(RELEVANCE_PREFIX):] for c in self.items.columns
+                if c.startswith(RELEVANCE_PREFIX)]
+
+
+def resolve_version(export_dir: str) -> str:
+    """A version folder as is, or the newest numeric version under a base folder."""
+    if not os.path.isdir(export_dir):
+        raise FileNotFoundError(f"export dir {export_dir!r} does not exist")
+    if os.path.exists(os.path.join(export_dir, "saved_model.pb")):
+        return export_dir
+    version = next_version(export_dir) - 1
+    if version == 0:
+        raise FileNotFoundError(
+            f"export dir {export_dir!r} holds no SavedModel and no numeric version folder")
+    return os.path.join(export_dir, str(version))
+
+
+def load_export(export_dir: str) -> LoadedExport:
+    """Loads the newest version under `export_dir` (or that version folder) with its metadata."""
+    import scann  # noqa: F401  registers the ScaNN ops the `walk` signature holds
+
+    path = resolve_version(export_dir)
+    extra = os.path.join(path, EXTRA_DIR)
+    for name in (ITEMS_FILE, METADATA_FILE):
+        if not os.path.exists(os.path.join(extra, name)):
+            raise FileNotFoundError(f"{path!r} is not a tfgrad export: {EXTRA_DIR}/{name} is "
+                                    f"missing")
+    with open(os.path.join(extra, METADATA_FILE)) as f:
+        metadata = json.load(f)
+    items = pd.read_csv(os.path.join(extra, ITEMS_FILE), sep="\t", dtype={"item_id": str})
+    return LoadedExport(path=path, version=int(metadata["version"]),
+                        saved_model=tf.saved_model.load(path), metadata=metadata, items=items)

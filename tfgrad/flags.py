@@ -1,0 +1,110 @@
+"""The training flags, defined in a function (so importing tfgrad never defines flags) and
+turned into an `ExperimentConfig` by the entry points."""
+
+from __future__ import annotations
+
+from absl import flags
+
+from tfgrad.config import CGIRConfig, EvalConfig, ExperimentConfig, TrainConfig
+from tfgrad.data.synthetic import SyntheticCatalogueConfig
+from tfgrad.distribute import STRATEGIES
+from tfgrad.models.interaction_vae import SIMILARITIES
+
+
+def define_experiment_flags() -> None:
+    """Defines every flag of `ExperimentConfig`, with the dataclasses' defaults."""
+    experiment, synthetic = ExperimentConfig(), SyntheticCatalogueConfig()
+    model, train, evaluation = CGIRConfig(), TrainConfig(), EvalConfig()
+    # The run.
+    flags.DEFINE_string("name", experiment.name, "Run name; exports go to <export_dir>/<name>/.")
+    flags.DEFINE_string("work_dir", experiment.work_dir,
+                        "Checkpoints, TensorBoard logs, final weights, metrics and pictures.")
+    flags.DEFINE_string("export_dir", experiment.export_dir, "Base folder of versioned exports.")
+    flags.DEFINE_bool("export", True, "Export a SavedModel after training.")
+    # Data.
+    flags.DEFINE_enum("dataset", experiment.dataset, ["synthetic"],
+                      "Catalogue source; 'synthetic' is generated, nothing to download.")
+    flags.DEFINE_integer("num_items", synthetic.num_items, "Synthetic catalogue: items M.")
+    flags.DEFINE_integer("num_users", synthetic.num_users, "Synthetic catalogue: users N.")
+    flags.DEFINE_integer("num_attributes", synthetic.num_attributes,
+                         "Synthetic catalogue: named attributes T.")
+    flags.DEFINE_integer("num_nuisance_factors", synthetic.num_nuisance_factors,
+                         "Synthetic catalogue: latent factors no attribute names.")
+    flags.DEFINE_float("mean_interactions_per_user", synthetic.mean_interactions_per_user,
+                       "Synthetic catalogue: mean interactions per user.")
+    flags.DEFINE_float("preference_temperature", synthetic.preference_temperature,
+                       "Synthetic catalogue: softmax temperature of users' choices.")
+    flags.DEFINE_integer("catalogue_seed", synthetic.seed, "Synthetic catalogue seed.")
+    flags.DEFINE_string("glove_path", None,
+                        "A GloVe text file (glove.6B.300d.txt layout); default: packaged "
+                        "GloVe 6B 50-d.")
+    flags.DEFINE_integer("max_pairs", experiment.max_pairs,
+                         "At most this many item pairs differing in one attribute.")
+    flags.DEFINE_float("test_fraction", experiment.test_fraction, "Held-out share of pairs.")
+    # Model.
+    flags.DEFINE_integer("latent_dim", model.latent_dim, "D of item table and attribute codes.")
+    flags.DEFINE_list("hidden_dims", [str(d) for d in model.hidden_dims],
+                      "VAE encoder hidden sizes, comma-separated.")
+    flags.DEFINE_float("dropout_rate", model.dropout_rate, "VAE input dropout.")
+    flags.DEFINE_enum("similarity", model.similarity, list(SIMILARITIES),
+                      "Item scoring: cosine / temperature (MacridVAE) or dot product.")
+    flags.DEFINE_float("temperature", model.temperature, "τ of the cosine similarity.")
+    flags.DEFINE_float("beta", model.beta, "β of the KL term.")
+    flags.DEFINE_float("alignment_weight", model.alignment_weight, "λ_align.")
+    flags.DEFINE_float("sparsity_weight", model.sparsity_weight, "λ_sparse (0: w/o Sparse).")
+    flags.DEFINE_float("target_sparsity", model.target_sparsity, "ρ of the sparsity loss.")
+    # Training.
+    flags.DEFINE_integer("steps", train.steps, "Training steps.")
+    flags.DEFINE_integer("checkpoint_every", train.checkpoint_every,
+                         "Steps between resumable checkpoints.")
+    flags.DEFINE_integer("eval_every", train.eval_every,
+                         "Steps between evaluations (TensorBoard scalars and pictures).")
+    flags.DEFINE_integer("user_batch_size", train.user_batch_size, "Users per step.")
+    flags.DEFINE_integer("triple_batch_size", train.triple_batch_size, "Triples per step.")
+    flags.DEFINE_float("learning_rate", train.learning_rate, "Adam learning rate.")
+    flags.DEFINE_enum("strategy", train.strategy, list(STRATEGIES),
+                      "tf.distribute strategy; auto: mirrored over GPUs if several, else one.")
+    flags.DEFINE_integer("seed", train.seed, "Seed of initialisation, batches and splits.")
+    # Evaluation and export.
+    flags.DEFINE_integer("walk_steps", evaluation.walk_steps, "Walk length N.")
+    flags.DEFINE_float("step_size", evaluation.step_size, "γ_1; γ_n = step_size·n.")
+    flags.DEFINE_bool("distinct", evaluation.distinct,
+                      "No item twice in a walk (False: the paper's exact protocol).")
+    flags.DEFINE_integer("max_eval_queries", evaluation.max_queries,
+                         "Walk queries evaluated (a seeded sample of the held-out ones).")
+    flags.DEFINE_enum("index", evaluation.index, ["scann", "brute_force"],
+                      "Index used by the final evaluation.")
+
+
+def experiment_config_from_flags(values: flags.FlagValues) -> ExperimentConfig:
+    """Builds (and so validates) the config from parsed flag values."""
+    try:
+        hidden_dims = tuple(int(d) for d in values.hidden_dims)
+    except ValueError:
+        raise ValueError(f"--hidden_dims must be integers, got {values.hidden_dims}") from None
+    return ExperimentConfig(
+        name=values.name, work_dir=values.work_dir, export_dir=values.export_dir,
+        dataset=values.dataset,
+        synthetic=SyntheticCatalogueConfig(
+            num_items=values.num_items, num_users=values.num_users,
+            num_attributes=values.num_attributes,
+            num_nuisance_factors=values.num_nuisance_factors,
+            mean_interactions_per_user=values.mean_interactions_per_user,
+            preference_temperature=values.preference_temperature, seed=values.catalogue_seed),
+        glove_path=values.glove_path, max_pairs=values.max_pairs,
+        test_fraction=values.test_fraction,
+        model=CGIRConfig(
+            latent_dim=values.latent_dim, hidden_dims=hidden_dims,
+            dropout_rate=values.dropout_rate, similarity=values.similarity,
+            temperature=values.temperature, beta=values.beta,
+            alignment_weight=values.alignment_weight, sparsity_weight=values.sparsity_weight,
+            target_sparsity=values.target_sparsity),
+        train=TrainConfig(
+            steps=values.steps, checkpoint_every=values.checkpoint_every,
+            eval_every=values.eval_every, user_batch_size=values.user_batch_size,
+            triple_batch_size=values.triple_batch_size, learning_rate=values.learning_rate,
+            strategy=values.strategy, seed=values.seed),
+        eval=EvalConfig(
+            walk_steps=values.walk_steps, step_size=values.step_size, distinct=values.distinct,
+            max_queries=values.max_eval_queries, index=values.index),
+    )

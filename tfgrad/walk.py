@@ -1,0 +1,104 @@
+"""Walks an exported model from the command line.
+
+  python -m tfgrad.walk --export_dir=exports/cgir_synthetic --item=SKU000042 \
+      --attribute=floral --direction=more
+
+Several attributes at once: --attribute=floral,dark --direction=more,less.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from absl import app, flags
+
+from tfgrad import cli
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("export_dir", None, "An export base folder (newest version is used) "
+                        "or one version folder.")
+    flags.DEFINE_string("item", None, "The reference item's id.")
+    flags.DEFINE_list("attribute", None, "Attribute(s) to change, comma-separated.")
+    flags.DEFINE_list("direction", ["more"], "'more' or 'less', one per attribute.")
+    flags.DEFINE_integer("steps", 10, "Walk length N.")
+    flags.DEFINE_bool("exact", False, "Use the brute-force signature instead of ScaNN.")
+    flags.DEFINE_string("plot", None, "Also draw the walk's relevance curves to this PNG "
+                        "(catalogues with graded relevance).")
+    flags.mark_flags_as_required(["export_dir", "item", "attribute"])
+
+
+def format_walk(export, item: str, attributes: list[str], directions: list[str],
+                result: dict) -> str:
+    """The walk as a table: step, γ, id, score, relevance of each walked attribute, name."""
+    items = export.items.set_index("item_id")
+    shown = [a for a in attributes if a in export.relevance_columns()]
+    header = f"{'step':>4} {'γ':>5}  {'item':<14} {'score':>7}  " + "".join(
+        f"{a[:10]:>10} " for a in shown) + " name"
+
+    def row(step, strength, item_id, score):
+        relevance = "".join(f"{items.loc[item_id, 'relevance:' + a]:>10.3f} " for a in shown)
+        return f"{step:>4} {strength:>5}  {item_id:<14} {score:>7}  {relevance} " \
+               f"{items.loc[item_id, 'name']}"
+
+    moves = ", ".join(f"{d} {a}" for a, d in zip(attributes, directions))
+    lines = [f"{moves} from {item} ({items.loc[item, 'name']}), export version "
+             f"{export.version}", header, row("ref", "", item, "")]
+    for step, (item_id, score, strength) in enumerate(zip(
+            result["item_ids"][0], result["scores"][0], result["strengths"]), start=1):
+        lines.append(row(step, f"{strength:.2f}", item_id.decode(), f"{score:.3f}"))
+    return "\n".join(lines)
+
+
+@cli.guarded
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import tensorflow as tf
+
+    from tfgrad.export import WALK_EXACT_SIGNATURE, WALK_SIGNATURE, load_export
+
+    attributes = [a.strip() for a in FLAGS.attribute]
+    directions = [d.strip().lower() for d in FLAGS.direction]
+    if len(directions) != len(attributes):
+        raise ValueError(f"{len(attributes)} attribute(s) but {len(directions)} direction(s); "
+                         f"give one direction per attribute")
+    export = load_export(FLAGS.export_dir)
+    # Check here too, so the user sees the list of known values, not only the graph's error.
+    if FLAGS.item not in set(export.items["item_id"]):
+        raise ValueError(f"unknown item id {FLAGS.item!r} (e.g. "
+                         f"{', '.join(export.items['item_id'][:3])})")
+    unknown = [a for a in attributes if a not in export.metadata["attributes"]]
+    if unknown:
+        raise ValueError(f"unknown attribute(s) {', '.join(map(repr, unknown))}; known: "
+                         f"{', '.join(export.metadata['attributes'])}")
+    signature = export.saved_model.signatures[WALK_EXACT_SIGNATURE if FLAGS.exact
+                                              else WALK_SIGNATURE]
+    result = {name: value.numpy() for name, value in signature(
+        item=tf.constant([FLAGS.item]), attribute=tf.constant([",".join(attributes)]),
+        direction=tf.constant([",".join(directions)]), steps=tf.constant(FLAGS.steps)).items()}
+    print(format_walk(export, FLAGS.item, attributes, directions, result))
+    if FLAGS.plot:
+        write_plot(export, FLAGS.item, attributes, directions, result, FLAGS.plot)
+        print(f"picture: {FLAGS.plot}")
+
+
+def write_plot(export, item, attributes, directions, result, path: str) -> None:
+    from tfgrad.plots import walk_relevance_png
+
+    names = export.relevance_columns()
+    if not names:
+        raise ValueError("this export's catalogue has no graded relevance to plot")
+    items = export.items.set_index("item_id")
+    walk_ids = [i.decode() for i in result["item_ids"][0]]
+    relevance = items.loc[walk_ids, ["relevance:" + n for n in names]].to_numpy()[None]
+    with open(path, "wb") as f:
+        f.write(walk_relevance_png(
+            relevance, [names.index(attributes[0])], [1 if directions[0] == "more" else -1],
+            names, result["strengths"], titles=[items.loc[item, "name"]]))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
