@@ -114,7 +114,7 @@ class WalkServingModule(tf.Module):
                              tf.boolean_mask(words.values, attribute_index < 0)))
         is_more, is_less = tf.equal(moves.values, "more"), tf.equal(moves.values, "less")
         checks.append(_check(tf.reduce_all(is_more | is_less),
-                             "direction must be 'more' or 'less', got:",
+                             "direction must be more or less, got:",
                              tf.boolean_mask(moves.values, ~(is_more | is_less))))
         with tf.control_dependencies(checks):
             signs = tf.where(is_more, 1.0, -1.0)

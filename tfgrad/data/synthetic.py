@@ -2,7 +2,11 @@
 
 Every item has a graded relevance r_{i,t} in [0, 1] to each of T named attributes (real English
 words, so GloVe has vectors for them), a few nuisance latent factors, a product type and a
-popularity. Binary tags are a_{i,t} = 1[r_{i,t} > 0.5]. Users have preferences over all of an
+popularity. As in a real shop, items come in families (one design in several variants, like an
+H&M product code's articles): members share the family's relevance to most attributes (up to
+small noise), nuisance factors and product type, and differ freely in the family's few variant
+attributes. That is what makes "the same, but more floral" answerable at all; with
+`family_size=1` every item is independent. Binary tags are a_{i,t} = 1[r_{i,t} > 0.5]. Users have preferences over all of an
 item's factors; each user's interactions are a sample without replacement from a softmax over
 their affinity to every item (Gumbel top-k), so interactions carry the attributes implicitly,
 exactly the weak signal CGIR's item table has to recover. Because r is known, MGS is exact.
@@ -36,6 +40,10 @@ class SyntheticCatalogueConfig:
       num_users: N.
       num_attributes: T, the first T of ATTRIBUTE_WORDS.
       num_nuisance_factors: latent factors users care about that no attribute names.
+      family_size: mean items per family (Poisson, at least 1); 1 makes every item its own.
+      variant_attributes: attributes in which a family's members differ freely (at most T).
+      family_noise: standard deviation of members' relevance around the family's in the
+        other attributes.
       mean_interactions_per_user: the mean of the (Poisson, at least 5) interaction counts.
       preference_temperature: softmax temperature of users' choices; lower is more deterministic.
       seed: everything is a function of this seed.
@@ -45,6 +53,9 @@ class SyntheticCatalogueConfig:
     num_users: int = 4000
     num_attributes: int = 12
     num_nuisance_factors: int = 4
+    family_size: int = 8
+    variant_attributes: int = 3
+    family_noise: float = 0.05
     mean_interactions_per_user: float = 30.0
     preference_temperature: float = 0.5
     seed: int = 0
@@ -58,6 +69,12 @@ class SyntheticCatalogueConfig:
                 raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
         if self.num_items < 10:
             raise ValueError(f"num_items must be at least 10, got {self.num_items}")
+        if self.family_size < 1:
+            raise ValueError(f"family_size must be at least 1, got {self.family_size}")
+        if self.variant_attributes < 0:
+            raise ValueError(f"variant_attributes must be >= 0, got {self.variant_attributes}")
+        if self.family_noise < 0:
+            raise ValueError(f"family_noise must be >= 0, got {self.family_noise}")
         if self.num_nuisance_factors < 0:
             raise ValueError(
                 f"num_nuisance_factors must be >= 0, got {self.num_nuisance_factors}")
@@ -72,9 +89,22 @@ def generate_catalogue(config: SyntheticCatalogueConfig = SyntheticCatalogueConf
     rng = np.random.default_rng(config.seed)
     num_items, num_attributes = config.num_items, config.num_attributes
 
-    relevance = rng.uniform(0.0, 1.0, size=(num_items, num_attributes)).astype(np.float32)
-    nuisance = rng.normal(size=(num_items, config.num_nuisance_factors)).astype(np.float32)
-    product_type = rng.integers(len(PRODUCT_TYPES), size=num_items)
+    family = _family_of_items(num_items, config.family_size, rng)
+    num_families = family.max() + 1
+    family_relevance = rng.uniform(0.0, 1.0, size=(num_families, num_attributes))
+    relevance = np.clip(family_relevance[family] + rng.normal(
+        scale=config.family_noise, size=(num_items, num_attributes)), 0.0, 1.0)
+    # Each family's variant attributes are drawn afresh for every member.
+    variant_keys = rng.random((num_families, num_attributes))
+    is_variant = np.argsort(variant_keys, axis=1) < config.variant_attributes
+    if config.family_size == 1:
+        is_variant[:] = True
+    fresh = rng.uniform(0.0, 1.0, size=(num_items, num_attributes))
+    relevance = np.where(is_variant[family], fresh, relevance).astype(np.float32)
+    nuisance = (rng.normal(size=(num_families, config.num_nuisance_factors))[family]
+                + rng.normal(scale=config.family_noise,
+                             size=(num_items, config.num_nuisance_factors))).astype(np.float32)
+    product_type = rng.integers(len(PRODUCT_TYPES), size=num_families)[family]
     popularity = rng.normal(scale=0.5, size=num_items).astype(np.float32)
     item_factors = np.concatenate(
         [2.0 * relevance - 1.0, nuisance, np.eye(len(PRODUCT_TYPES), dtype=np.float32)[product_type]],
@@ -111,6 +141,14 @@ def generate_catalogue(config: SyntheticCatalogueConfig = SyntheticCatalogueConf
         num_users=config.num_users,
         relevance=relevance,
     )
+
+
+def _family_of_items(num_items: int, family_size: int, rng: np.random.Generator) -> np.ndarray:
+    """[M] family index of each item: consecutive runs of Poisson(family_size) ≥ 1 items."""
+    if family_size == 1:
+        return np.arange(num_items)
+    sizes = np.maximum(rng.poisson(family_size, size=num_items), 1)
+    return np.repeat(np.arange(num_items), sizes)[:num_items]
 
 
 def _item_name(index: int, relevance: np.ndarray, product_type: int) -> str:

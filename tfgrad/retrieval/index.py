@@ -100,7 +100,14 @@ class ScannIndex(tf.Module):
     def search(self, queries: tf.Tensor, k) -> tuple[tf.Tensor, tf.Tensor]:
         searcher = self._searcher_from_module(self.state)
         result = searcher.search_batched(queries, final_num_neighbors=k)
-        return result.distances, result.indices
+        # When the searched leaves hold fewer than k items ScaNN returns fewer columns and pads
+        # short rows with id 0 and a NaN score; make padding what callers expect: -1, -inf.
+        missing = k - tf.shape(result.indices)[1]
+        items = tf.pad(result.indices, [[0, 0], [0, missing]], constant_values=-1)
+        scores = tf.pad(result.distances, [[0, 0], [0, missing]], constant_values=-np.inf)
+        is_padding = tf.math.is_nan(scores)
+        return (tf.where(is_padding, tf.constant(-np.inf, scores.dtype), scores),
+                tf.where(is_padding, -1, items))
 
 
 def build_index(item_vectors, kind: str, scann_settings: Optional[ScannSettings] = None
