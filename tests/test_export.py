@@ -23,7 +23,10 @@ def space():
     catalogue = generate_catalogue(SyntheticCatalogueConfig(num_items=NUM_ITEMS, num_users=50,
                                                             num_attributes=6, seed=3))
     rng = np.random.default_rng(0)
-    item_vectors = rng.normal(size=(NUM_ITEMS, DIM)).astype(np.float32)
+    # Clustered, like a trained item table (isotropic noise is the worst case for partitioning).
+    centres = rng.normal(size=(30, DIM))
+    item_vectors = (centres[rng.integers(30, size=NUM_ITEMS)]
+                    + 0.5 * rng.normal(size=(NUM_ITEMS, DIM))).astype(np.float32)
     attribute_vectors = rng.uniform(0, 1, size=(6, DIM)).astype(np.float32)
     return catalogue, item_vectors, attribute_vectors
 
@@ -35,7 +38,7 @@ def exported(space, tmp_path_factory):
     # Forced partitioning + asymmetric hashing, so `walk` really is approximate here.
     module = WalkServingModule(item_vectors, attribute_vectors, catalogue.item_ids,
                                catalogue.item_names, catalogue.attributes, step_size=0.1,
-                               scann_settings=ScannSettings(num_leaves=40, num_leaves_to_search=20))
+                               scann_settings=ScannSettings(num_leaves=40, num_leaves_to_search=10))
     path = save_versioned(module, base, catalogue, {"model": "test", "step_size": 0.1,
                                                     "attributes": list(catalogue.attributes)})
     stock = WalkServingModule(item_vectors, attribute_vectors, catalogue.item_ids,

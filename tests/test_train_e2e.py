@@ -51,6 +51,9 @@ def test_main_job_resumes_after_a_kill_beats_chance_and_exports(tmp_path):
     assert rows["CGIR"]["mgs_c"] > rows["random"]["mgs_c"] + 0.01
     assert rows["CGIR"]["mgs"] > rows["random"]["mgs"]
     assert rows["CGIR"]["hr@20"] > rows["popularity"]["hr@20"]
+    # ... and training is what does it: the same model untrained sits at chance.
+    assert rows["CGIR"]["mgs_c"] > rows["untrained CGIR"]["mgs_c"]
+    assert rows["CGIR"]["hr@20"] > 2 * rows["untrained CGIR"]["hr@20"]
     assert (work_dir / "walks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert {("mgs", "scalars"), ("walk_relevance", "images")} <= _summary_tags(

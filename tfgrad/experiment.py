@@ -88,14 +88,19 @@ def _check_work_dir(config: ExperimentConfig) -> None:
 
 def evaluate_model(model: CGIR, config: ExperimentConfig, data: PreparedData,
                    index_kind: str = "brute_force") -> dict[str, dict]:
-    """The metrics table rows: the model, chance and popularity."""
-    walker = walker_for(model, index_kind)
+    """The metrics table rows: the model, chance (an untrained model of the same
+    configuration, random distinct items) and popularity."""
     settings = dict(steps=config.eval.walk_steps, max_queries=config.eval.max_queries,
                     seed=config.train.seed)
+
+    def walk_rows(walked_model):
+        return evaluation.evaluate_walker(
+            walker_for(walked_model, index_kind), data.catalogue, data.test_triples,
+            step_size=config.eval.step_size, distinct=config.eval.distinct, **settings)
+
     return {
-        "CGIR": evaluation.evaluate_walker(walker, data.catalogue, data.test_triples,
-                                           step_size=config.eval.step_size,
-                                           distinct=config.eval.distinct, **settings),
+        "CGIR": walk_rows(model),
+        "untrained CGIR": walk_rows(build_model(config, data)),
         "random": evaluation.random_baseline(data.catalogue, data.test_triples, **settings),
         "popularity": evaluation.popularity_baseline(data.catalogue, data.test_triples),
     }
@@ -104,7 +109,9 @@ def evaluate_model(model: CGIR, config: ExperimentConfig, data: PreparedData,
 def walks_png(result: dict, catalogue: Catalogue, config: ExperimentConfig,
               num_walks: int = 8) -> bytes:
     queries, walks = result["queries"], result["walks"][:num_walks]
-    strengths = config.eval.step_size * np.arange(1, walks.shape[1] + 1)
+    # The reference item is drawn at γ = 0, where every walk starts.
+    walks = np.concatenate([queries.reference[:num_walks, None], walks], axis=1)
+    strengths = config.eval.step_size * np.arange(walks.shape[1])
     return plots.walk_relevance_png(
         evaluation.walk_relevance(catalogue, walks), queries.attribute[:num_walks],
         queries.direction[:num_walks], catalogue.attributes, strengths,

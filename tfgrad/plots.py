@@ -24,7 +24,7 @@ def walk_relevance_png(relevance: np.ndarray, walked_attribute: Sequence[int],
       walked_attribute: [P] the walked attribute's column.
       directions: [P] +1 "more" / -1 "less".
       attribute_names: the T names.
-      strengths: [N] γ of each step.
+      strengths: [N] γ of each step (0 for the reference item, where a walk starts).
       titles: optional panel titles (e.g. the reference item's name).
     """
     num_walks = len(relevance)

@@ -91,12 +91,13 @@ def write_plot(export, item, attributes, directions, result, path: str) -> None:
     if not names:
         raise ValueError("this export's catalogue has no graded relevance to plot")
     items = export.items.set_index("item_id")
-    walk_ids = [i.decode() for i in result["item_ids"][0]]
+    walk_ids = [item] + [i.decode() for i in result["item_ids"][0]]
     relevance = items.loc[walk_ids, ["relevance:" + n for n in names]].to_numpy()[None]
     with open(path, "wb") as f:
         f.write(walk_relevance_png(
             relevance, [names.index(attributes[0])], [1 if directions[0] == "more" else -1],
-            names, result["strengths"], titles=[items.loc[item, "name"]]))
+            names, np.concatenate([[0.0], result["strengths"]]),
+            titles=[items.loc[item, "name"]]))
 
 
 if __name__ == "__main__":
