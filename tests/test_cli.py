@@ -39,6 +39,18 @@ def test_walk_prints_the_sequence_with_true_relevance(export_dir):
     assert "floral" in header and "dark" in header
 
 
+def test_walk_in_sequence_starts_each_attribute_where_the_last_ended(export_dir):
+    result = run_module("tfgrad.walk", f"--export_dir={export_dir}", "--item=SKU000003",
+                        "--attribute=floral,dark", "--direction=more,less", "--combine=sequence",
+                        "--steps=4")
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split("\n\n")
+    assert first.startswith("more floral from SKU000003")
+    last_of_first = first.splitlines()[-1].split()[2]
+    assert second.startswith(f"less dark from {last_of_first}")
+    assert len([line for line in second.splitlines() if " SKU" in line]) == 5  # ref + 4 steps
+
+
 @pytest.mark.parametrize("args, fragments", [
     (["--item=NOPE", "--attribute=floral"], ["unknown item id 'NOPE'"]),
     (["--item=SKU000003", "--attribute=flroal"], ["unknown attribute(s) 'flroal'", "known:"]),

@@ -3,7 +3,9 @@
   python -m tfgrad.walk --export_dir=exports/cgir_synthetic --item=SKU000042 \
       --attribute=floral --direction=more
 
-Several attributes at once: --attribute=floral,dark --direction=more,less.
+Several attributes at once: --attribute=floral,dark --direction=more,less, either summed into
+one walk (--combine=sum) or as atomic walks one after the other, each starting where the last
+ended (--combine=sequence).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ def define_flags() -> None:
     flags.DEFINE_string("item", None, "The reference item's id.")
     flags.DEFINE_list("attribute", None, "Attribute(s) to change, comma-separated.")
     flags.DEFINE_list("direction", ["more"], "'more' or 'less', one per attribute.")
-    flags.DEFINE_integer("steps", 10, "Walk length N.")
+    flags.DEFINE_integer("steps", 10, "Walk length N (per attribute with --combine=sequence).")
+    flags.DEFINE_enum("combine", "sum", ["sum", "sequence"],
+                      "Several attributes: one walk along the sum of their vectors, or one "
+                      "atomic walk per attribute, each starting at the previous walk's end.")
     flags.DEFINE_bool("exact", False, "Use the brute-force signature instead of ScaNN.")
     flags.DEFINE_string("plot", None, "Also draw the walk's relevance curves to this PNG "
                         "(catalogues with graded relevance).")
@@ -75,13 +80,27 @@ def main(argv: list[str]) -> None:
                          f"{', '.join(export.metadata['attributes'])}")
     signature = export.saved_model.signatures[WALK_EXACT_SIGNATURE if FLAGS.exact
                                               else WALK_SIGNATURE]
-    result = {name: value.numpy() for name, value in signature(
-        item=tf.constant([FLAGS.item]), attribute=tf.constant([",".join(attributes)]),
-        direction=tf.constant([",".join(directions)]), steps=tf.constant(FLAGS.steps)).items()}
-    print(format_walk(export, FLAGS.item, attributes, directions, result))
+
+    def walk(item, walked_attributes, walked_directions):
+        return {name: value.numpy() for name, value in signature(
+            item=tf.constant([item]), attribute=tf.constant([",".join(walked_attributes)]),
+            direction=tf.constant([",".join(walked_directions)]),
+            steps=tf.constant(FLAGS.steps)).items()}
+
+    if FLAGS.combine == "sum":
+        legs = [(attributes, directions)]
+    else:
+        legs = [([a], [d]) for a, d in zip(attributes, directions)]
+    start = FLAGS.item
+    for leg, (leg_attributes, leg_directions) in enumerate(legs):
+        result = walk(start, leg_attributes, leg_directions)
+        print(("\n" if leg else "") + format_walk(export, start, leg_attributes,
+                                                   leg_directions, result))
+        if FLAGS.plot and leg == 0:
+            write_plot(export, start, leg_attributes, leg_directions, result, FLAGS.plot)
+        start = result["item_ids"][0][-1].decode()
     if FLAGS.plot:
-        write_plot(export, FLAGS.item, attributes, directions, result, FLAGS.plot)
-        print(f"picture: {FLAGS.plot}")
+        print(f"picture of the first walk: {FLAGS.plot}")
 
 
 def write_plot(export, item, attributes, directions, result, path: str) -> None:
