@@ -28,6 +28,9 @@ flags.DEFINE_integer("steps", 300, "Timed training steps per strategy (after 50 
 
 def main(argv):
     del argv
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)
     if not tf.config.list_physical_devices("GPU"):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(

@@ -4,8 +4,12 @@ import os
 import subprocess
 import sys
 
-# Small enough for seconds of training, large enough that quality comparisons mean something.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The shipped embedded-default config, shrunk: small enough for seconds of training, large
+# enough that quality comparisons mean something.
 TINY_TRAIN_FLAGS = [
+    f"--flagfile={os.path.join(REPO, 'configs', 'cgir_synthetic.cfg')}",
     "--num_items=600", "--num_users=900", "--num_attributes=8", "--latent_dim=32",
     "--hidden_dims=64", "--steps=400", "--checkpoint_every=100", "--eval_every=200",
     "--max_eval_queries=2000", "--strategy=one_device",
