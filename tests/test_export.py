@@ -190,3 +190,16 @@ def test_missing_export_dir_is_named(tmp_path):
         resolve_version(str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="no SavedModel"):
         resolve_version(str(tmp_path))
+
+
+def test_models_config_lists_the_stock_exports_for_tf_serving(exported):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from tfgrad.export import write_models_config
+
+    base, _, _ = exported
+    path = write_models_config(os.path.dirname(base))
+    config = text_format.Parse(open(path).read(), model_server_config_pb2.ModelServerConfig())
+    entries = [(c.name, c.base_path, c.model_platform) for c in config.model_config_list.config]
+    assert entries == [("model", "/models/model_stock", "tensorflow")]

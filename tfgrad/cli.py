@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Callable
 
@@ -15,11 +16,17 @@ USAGE_ERROR = 2
 
 
 def first_line_of_op_error(message: str) -> str:
-    """TF op errors start with '{{function_node ...}}' and carry a graph trace; keep the news."""
+    """TF op errors start with '{{function_node ...}}' and carry a graph trace; keep the news.
+
+    A failed tf.debugging.Assert reads "assertion failed: [message] [values]"; it becomes
+    "message values".
+    """
     line = message.strip().splitlines()[0] if message.strip() else message
     if line.startswith("{{function_node"):
         line = line.split("}}", 1)[-1].strip()
-    return line.replace("assertion failed: ", "")
+    line = line.replace("assertion failed: ", "")
+    assertion = re.fullmatch(r"\[(.*?)\] \[(.*)\]", line)
+    return f"{assertion[1]} {assertion[2]}" if assertion else line
 
 
 def guarded(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:

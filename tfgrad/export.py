@@ -31,6 +31,8 @@ EXTRA_DIR = "assets.extra"
 ITEMS_FILE = "items.tsv"
 METADATA_FILE = "tfgrad_export.json"
 RELEVANCE_PREFIX = "relevance:"
+MODELS_CONFIG = "models.config"
+STOCK_SUFFIX = "_stock"
 DIRECTIONS = {"more": 1.0, "less": -1.0}
 
 _INPUT_SIGNATURE = [
@@ -192,13 +194,34 @@ def export_walk_model(model, catalogue: Catalogue, config) -> str:
         "config": dataclasses.asdict(config),
     }
     paths = []
-    for suffix, with_scann in (("", True), ("_stock", False)):
+    for suffix, with_scann in (("", True), (STOCK_SUFFIX, False)):
         module = WalkServingModule(item_vectors, attribute_vectors, catalogue.item_ids,
                                    catalogue.item_names, catalogue.attributes,
                                    config.eval.step_size, with_scann=with_scann)
         paths.append(save_versioned(module, os.path.join(config.export_dir, config.name + suffix),
                                     catalogue, metadata))
+    write_models_config(config.export_dir)
     return paths[0]
+
+
+def write_models_config(export_dir: str, mount_point: str = "/models") -> str:
+    """Writes `<export_dir>/models.config` for stock TensorFlow Serving: one entry per
+    `<name>_stock` folder (the exports it can load), named `<name>`, at `<mount_point>/...`.
+
+    docker run -p 8500:8500 -v "$PWD/exports:/models" tensorflow/serving \
+        --model_config_file=/models/models.config
+    """
+    names = sorted(entry[:-len(STOCK_SUFFIX)] for entry in os.listdir(export_dir)
+                   if entry.endswith(STOCK_SUFFIX)
+                   and os.path.isdir(os.path.join(export_dir, entry)))
+    entries = "".join(
+        f'  config {{\n    name: "{name}"\n    base_path: "{mount_point}/{name}{STOCK_SUFFIX}"\n'
+        f'    model_platform: "tensorflow"\n  }}\n' for name in names)
+    path = os.path.join(export_dir, MODELS_CONFIG)
+    with open(path, "w") as f:
+        f.write("# Written by tfgrad.export for stock TensorFlow Serving (walk_exact only).\n"
+                f"model_config_list {{\n{entries}}}\n")
+    return path
 
 
 @dataclasses.dataclass
