@@ -142,15 +142,15 @@ def test_for_catalogue_partitions_into_about_sqrt_n_leaves(num_items):
     settings = ScannSettings.for_catalogue(num_items)
     assert abs(settings.num_leaves - math.sqrt(num_items)) <= 1
     assert 1 <= settings.num_leaves_to_search <= settings.num_leaves
-    # At least 10 leaves (or a tenth of them) are searched.
-    assert settings.num_leaves_to_search == max(settings.num_leaves // 10, 10)
+    # A third of the leaves (at least 10) are searched: the measured recall@10 ≥ 0.95 setting.
+    assert settings.num_leaves_to_search == max(settings.num_leaves // 3, 10)
 
 
 def test_for_catalogue_sqrt_n_examples():
     assert ScannSettings.for_catalogue(1_000_000).num_leaves == 1000
-    assert ScannSettings.for_catalogue(1_000_000).num_leaves_to_search == 100
+    assert ScannSettings.for_catalogue(1_000_000).num_leaves_to_search == 333
     assert ScannSettings.for_catalogue(40_000).num_leaves == 200
-    assert ScannSettings.for_catalogue(40_000).num_leaves_to_search == 20
+    assert ScannSettings.for_catalogue(40_000).num_leaves_to_search == 66
 
 
 # ---------------------------------------------------------------- ScannIndex
