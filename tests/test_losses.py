@@ -215,3 +215,40 @@ def test_losses_run_under_a_distribution_strategy(rng):
     expected = 2 * np.mean(-_np_log_softmax(logits.numpy().astype(np.float64))[
         np.arange(4), targets.numpy()])
     np.testing.assert_allclose(step(logits, targets).numpy(), expected, rtol=1e-5)
+
+
+def _softplus(x):
+    return np.log1p(np.exp(x))
+
+
+def test_binary_matching_loss_matches_numpy_and_hand_values():
+    positive = np.array([2.0, -1.0], np.float32)
+    negative = np.array([[0.5, -0.5, 1.0], [0.0, 0.0, 0.0]], np.float32)
+    expected = (_softplus(-positive) + _softplus(negative).sum(axis=1)) / 4.0
+    result = losses.binary_matching_loss(tf.constant(positive), tf.constant(negative)).numpy()
+    np.testing.assert_allclose(result, expected, rtol=1e-6)
+    # Hand value: all-zero logits are log 2 per pair.
+    zero = losses.binary_matching_loss(tf.zeros([1]), tf.zeros([1, 3])).numpy()
+    np.testing.assert_allclose(zero, [np.log(2.0)], rtol=1e-6)
+
+
+def test_batch_softmax_loss_matches_numpy(rng):
+    queries = rng.normal(size=(4, 3)).astype(np.float32)
+    targets = rng.normal(size=(4, 3)).astype(np.float32)
+    logits = 5.0 * queries @ targets.T
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -np.diag(log_softmax)
+    result = losses.batch_softmax_loss(tf.constant(queries), tf.constant(targets), 5.0).numpy()
+    np.testing.assert_allclose(result, expected, rtol=1e-5)
+    # Hand value: identical targets give log B.
+    same = losses.batch_softmax_loss(tf.ones([3, 2]), tf.ones([3, 2]), 1.0).numpy()
+    np.testing.assert_allclose(same, np.full(3, np.log(3.0)), rtol=1e-6)
+
+
+def test_label_space_and_invariance_losses_hand_values():
+    predicted = tf.constant([[0.5, 1.0], [0.0, 0.0]])
+    labels = tf.constant([[1.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(losses.label_space_loss(predicted, labels).numpy(), [0.25, 1.0])
+    first = tf.constant([[1.0, 2.0], [0.0, 0.0]])
+    second = tf.constant([[1.0, 0.0], [3.0, 4.0]])
+    np.testing.assert_allclose(losses.invariance_loss(first, second).numpy(), [4.0, 25.0])

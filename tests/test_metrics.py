@@ -371,3 +371,41 @@ def test_independence_level_rejects_bad_shapes():
         metrics.independence_level(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="NaN or inf"):
         metrics.independence_level(np.array([[0.0, np.nan], [1.0, 2.0]]))
+
+
+# --------------------------------------------------------------------------------------------
+# gradual_scores_with_missing
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_with_missing_equals_gradual_scores_without_nan(seed):
+    rng = np.random.default_rng(seed)
+    relevance = rng.random((20, 6, 4))
+    attributes = rng.integers(0, 4, 20)
+    directions = rng.choice([-1, 1], 20)
+    full = metrics.gradual_scores(relevance, attributes, directions)
+    partial = metrics.gradual_scores_with_missing(relevance, attributes, directions)
+    for name in ("mgs", "mgs_c", "mgs_r"):
+        assert partial[name] == pytest.approx(full[name])
+    assert partial["walks_scored"] == 20
+
+
+def test_with_missing_hand_example():
+    nan = np.nan
+    # One walk "more t0" of 4 items; t0 known at steps 1, 2 and 4 -> one known step (1 -> 2)
+    # rising; t1 known everywhere: up, down, up -> signs +1 -1 +1 -> R = 1 - 1/3;
+    # t2 unknown everywhere -> left out of the mean.
+    relevance = np.array([[[0.1, 0.1, nan], [0.3, 0.5, nan], [nan, 0.2, nan],
+                           [0.0, 0.4, nan]]])
+    scores = metrics.gradual_scores_with_missing(relevance, [0], [1])
+    assert scores["mgs_c"] == pytest.approx(1.0)
+    assert scores["mgs_r"] == pytest.approx(2.0 / 3.0)
+    assert scores["mgs"] == pytest.approx(2.0 / 3.0)
+    # A second walk with no known step of its attribute is left out.
+    both = np.concatenate([relevance, np.full((1, 4, 3), nan)])
+    assert metrics.gradual_scores_with_missing(both, [0, 2], [1, 1])["walks_scored"] == 1
+
+
+def test_with_missing_rejects_unscorable():
+    with pytest.raises(ValueError, match="no walk"):
+        metrics.gradual_scores_with_missing(np.full((2, 3, 2), np.nan), [0, 1], [1, -1])

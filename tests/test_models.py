@@ -219,12 +219,14 @@ def test_compose_queries_is_linear():
     weights = rng.normal(size=(4, 3)).astype(np.float32)
     other_weights = rng.normal(size=(4, 3)).astype(np.float32)
 
-    queries = model.compose_queries(tf.constant(reference_vectors), tf.constant(weights))
-    expected = reference_vectors + weights @ numpy_attribute_vectors(model)
+    attributes = numpy_attribute_vectors(model).astype(np.float32)
+    queries = model.compose_queries(tf.constant(reference_vectors),
+                                    tf.constant(weights @ attributes))
+    expected = reference_vectors + weights @ attributes
     np.testing.assert_allclose(queries.numpy(), expected, rtol=1e-5, atol=1e-5)
 
     def modification(w):
-        return (model.compose_queries(tf.constant(reference_vectors), tf.constant(w))
+        return (model.compose_queries(tf.constant(reference_vectors), tf.constant(w @ attributes))
                 - reference_vectors).numpy()
 
     np.testing.assert_allclose(modification(2.0 * weights - 3.0 * other_weights),

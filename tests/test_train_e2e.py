@@ -56,7 +56,7 @@ def test_main_job_resumes_after_a_kill_beats_chance_and_exports(tmp_path):
     assert rows["CGIR"]["hr@20"] > 2 * rows["untrained CGIR"]["hr@20"]
     assert (work_dir / "walks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    assert {("mgs", "scalars"), ("walk_relevance", "images")} <= _summary_tags(
+    assert {("synthetic/mgs", "scalars"), ("synthetic/walk_relevance", "images")} <= _summary_tags(
         str(work_dir / "logs" / "evaluation"))
     assert any(tag.startswith("epoch_loss") or tag == "epoch_alignment"
                for tag, _ in _summary_tags(str(work_dir / "logs" / "train")))
@@ -74,7 +74,7 @@ def test_main_job_resumes_after_a_kill_beats_chance_and_exports(tmp_path):
                           f"--output={tmp_path / 'rows.json'}")
     assert evaluate.returncode == 0, evaluate.stderr
     reevaluated = json.loads((tmp_path / "rows.json").read_text())
-    assert reevaluated["CGIR"]["hr@20"] == pytest.approx(rows["CGIR"]["hr@20"], abs=0.02)
+    assert reevaluated["synthetic"]["CGIR"]["hr@20"] == pytest.approx(rows["CGIR"]["hr@20"], abs=0.02)
 
     # The same work dir with another model configuration is refused, not silently mixed.
     conflict = run_module("tfgrad.train", *args, "--latent_dim=16")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfgrad.data.triples import Triples, make_triples, split_triples
+from tfgrad.data.triples import Triples, make_categorical_triples, make_triples, split_triples
 
 
 def _brute_force(tags):
@@ -264,3 +264,50 @@ def test_walk_queries_distinct_and_covering(seed):
         first_target.setdefault((r, a, d), t)
     for (r, a, d), t in zip(keys, queries.target.tolist()):
         assert first_target[(r, a, d)] == t
+
+
+# ---------------------------------------------------------------- categorical triples
+
+
+def test_categorical_triples_hand_example():
+    # Columns: colour (tags 0 black, 1 white), pattern (tags 2 solid, 3 stripe).
+    tags = np.array([[1, 0, 1, 0],   # 0 black solid
+                     [0, 1, 1, 0],   # 1 white solid
+                     [1, 0, 0, 1],   # 2 black stripe
+                     [0, 1, 0, 1],   # 3 white stripe
+                     [1, 0, 0, 0]])  # 4 black, no pattern tag
+    columns = np.array([0, 0, 1, 1])
+    triples = make_categorical_triples(tags, columns)
+    found = set(zip(triples.reference.tolist(), triples.attribute.tolist(),
+                    triples.target.tolist()))
+    expected = {(0, 1, 1), (1, 0, 0), (2, 1, 3), (3, 0, 2),   # colour changes
+                (0, 3, 2), (2, 2, 0), (1, 3, 3), (3, 2, 1)}   # pattern changes
+    assert found == expected
+    assert (triples.direction == 1).all()
+    # Pair p's two directions sit at 2p and 2p + 1.
+    np.testing.assert_array_equal(triples.reference[0::2], triples.target[1::2])
+
+
+def test_categorical_triples_sample_and_split_by_pair():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 3, size=(200, 3))
+    tags = np.zeros((200, 9))
+    for column in range(3):
+        tags[np.arange(200), 3 * column + codes[:, column]] = 1
+    columns = np.repeat(np.arange(3), 3)
+    triples = make_categorical_triples(tags, columns, max_pairs=100, seed=1)
+    assert len(triples) == 200
+    # Every triple's pair differs in exactly one column, and the attribute is the target's.
+    differing = (codes[triples.reference] != codes[triples.target]).sum(axis=1)
+    assert (differing == 1).all()
+    assert tags[triples.target, triples.attribute].all()
+    assert not tags[triples.reference, triples.attribute].any()
+    train, test = split_triples(triples, 0.2, seed=0)
+    assert len(train) + len(test) == len(triples)
+
+
+def test_min_tags_keeps_untagged_items_unpaired():
+    tags = np.array([[0, 0], [1, 0], [1, 1]])
+    assert len(make_triples(tags)) == 4  # {} - {0}, {0} - {0, 1}
+    kept = make_triples(tags, min_tags=1)
+    assert len(kept) == 2 and 0 not in kept.reference

@@ -10,10 +10,18 @@ from typing import Optional
 from tfgrad.data.synthetic import SyntheticCatalogueConfig
 
 
-@dataclasses.dataclass(frozen=True)
-class CGIRConfig:
-    """CGIR's hyper-parameters (see `tfgrad.models.cgir.CGIR`)."""
+MODEL_KINDS = ("cgir", "cgir_no_sparse", "cgir_no_vae", "cbir", "dscmr", "tirg")
 
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which model and its hyper-parameters (see `tfgrad.models.create_model`).
+
+    CGIR and its ablations use everything up to `target_sparsity`; the baselines share
+    latent_dim, hidden_dims and temperature, and add their own terms' settings below.
+    """
+
+    kind: str = "cgir"
     latent_dim: int = 64
     hidden_dims: tuple[int, ...] = (256,)
     dropout_rate: float = 0.5
@@ -24,6 +32,47 @@ class CGIRConfig:
     # At 1.0 the clipped codes of most attributes die (F(t) = 0) before alignment can use them.
     sparsity_weight: float = 0.1
     target_sparsity: float = 0.1
+    # CBIR: sampled non-targets per triple of the matching loss.
+    num_negatives: int = 16
+    # DSCMR: weights of the label-space and invariance terms beside matching.
+    label_weight: float = 1.0
+    invariance_weight: float = 0.1
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"unknown model {self.kind!r}; known: {', '.join(MODEL_KINDS)}")
+
+
+DATASETS = ("synthetic", "movielens", "hm")
+
+
+@dataclasses.dataclass(frozen=True)
+class RealDataConfig:
+    """Where a real dataset is and its protocol (`tfgrad.data.movielens`, `.hm`,
+    `.soft_attributes`).
+
+    Attributes:
+      movielens_dir: ratings (+ movies, tags) in a public MovieLens layout.
+      genome_dir: the tag genome's folder (genome-scores.csv, genome-tags.csv); None looks in
+        movielens_dir.
+      soft_attributes_path: soft-attributes.csv; when set, MovieLens runs also walk the 60
+        soft attributes and score walks against the human judgments.
+      hm_dir: the H&M folder (articles.csv, transactions_train.csv).
+      hm_tag_columns: the article columns whose values become binary tags.
+      min_rating: MovieLens ratings at or above this are interactions.
+      min_user_interactions: users with fewer interactions are dropped.
+      min_tag_items: tags on fewer items are dropped.
+    """
+
+    movielens_dir: Optional[str] = None
+    genome_dir: Optional[str] = None
+    soft_attributes_path: Optional[str] = None
+    hm_dir: Optional[str] = None
+    hm_tag_columns: tuple[str, ...] = ("colour_group_name", "graphical_appearance_name",
+                                       "perceived_colour_value_name", "product_type_name")
+    min_rating: float = 4.0
+    min_user_interactions: int = 5
+    min_tag_items: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +127,7 @@ class ExperimentConfig:
       export_dir: the base folder of versioned SavedModels.
       dataset: the catalogue source; "synthetic" is the embedded default.
       synthetic: sizes of the synthetic catalogue.
+      data: paths and protocol of the real datasets.
       glove_path: a GloVe text file; None uses the packaged GloVe 6B 50-d.
       max_pairs: at most this many unordered triple pairs.
       test_fraction: share of triple pairs held out.
@@ -88,12 +138,20 @@ class ExperimentConfig:
     export_dir: str = "exports"
     dataset: str = "synthetic"
     synthetic: SyntheticCatalogueConfig = SyntheticCatalogueConfig()
+    data: RealDataConfig = RealDataConfig()
     glove_path: Optional[str] = None
     max_pairs: int = 50_000
     test_fraction: float = 0.2
-    model: CGIRConfig = CGIRConfig()
+    model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
+        needed = {"movielens": "movielens_dir", "hm": "hm_dir"}.get(self.dataset)
+        if needed and not getattr(self.data, needed):
+            raise ValueError(f"dataset {self.dataset!r} needs --{needed}")
 
     def write(self, path: str) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -107,7 +165,10 @@ class ExperimentConfig:
         return cls(**{
             **raw,
             "synthetic": SyntheticCatalogueConfig(**raw["synthetic"]),
-            "model": CGIRConfig(**{**raw["model"], "hidden_dims": tuple(raw["model"]["hidden_dims"])}),
+            "data": RealDataConfig(**{**raw.get("data", {}), "hm_tag_columns": tuple(
+                raw.get("data", {}).get("hm_tag_columns", RealDataConfig.hm_tag_columns))}),
+            "model": ModelConfig(**{**raw["model"],
+                                    "hidden_dims": tuple(raw["model"]["hidden_dims"])}),
             "train": TrainConfig(**raw["train"]),
             "eval": EvalConfig(**raw["eval"]),
         })

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
 
 def get_strategy(name: str) -> tf.distribute.Strategy:
-    """Returns the strategy for `name`.
+    """Returns the strategy for `name`, one per process and name.
+
+    A process that trains several models (`tfgrad.evaluate --models=...`) reuses one strategy:
+    two MirroredStrategy instances in one process issue colliding collective instance keys,
+    and their all-reduces then mix up each other's gradients.
 
     auto: mirrored over all GPUs if there are several, else one device (the GPU if any).
     one_device: the first GPU, or the CPU.
@@ -20,6 +26,14 @@ def get_strategy(name: str) -> tf.distribute.Strategy:
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "one_device"
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    return _create_strategy(name, len(gpus))
+
+
+@functools.lru_cache(maxsize=None)
+def _create_strategy(name: str, num_gpus: int) -> tf.distribute.Strategy:
+    gpus = tf.config.list_logical_devices("GPU")
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":

@@ -1,8 +1,17 @@
-"""Evaluates the model trained in a work dir, beside chance and popularity.
+"""Evaluates trained models beside chance, one run or a whole comparison.
+
+One finished run (its config and weights are in the work dir):
 
   python -m tfgrad.evaluate --work_dir=runs/cgir_synthetic [--index=scann]
 
-Prints the Markdown metrics table and writes it as JSON (--output).
+A comparison (CGIR.md's Table 1 and 3 rows), each model trained — or loaded, when
+`<work_dir>/<model>/seed<k>/` already holds it — for every seed, then every metric as
+mean ± std over seeds:
+
+  python -m tfgrad.evaluate --flagfile=configs/cgir_movielens.cfg \
+      --models=cgir,cbir,dscmr,tirg,cgir_no_vae,cgir_no_sparse --seeds=3 --output=table.json
+
+Prints Markdown tables and writes them as JSON (--output).
 """
 
 from __future__ import annotations
@@ -10,27 +19,56 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 
+import numpy as np
 from absl import app, flags
 
 from tfgrad import cli
+from tfgrad.flags import define_experiment_flags, experiment_config_from_flags
 
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    flags.DEFINE_string("work_dir", None, "A work dir written by tfgrad.train.")
-    flags.DEFINE_enum("index", "brute_force", ["brute_force", "scann"], "Index the walks use.")
-    flags.DEFINE_integer("max_eval_queries", None, "Override the number of walk queries.")
-    flags.DEFINE_string("output", None, "Write the rows as JSON here.")
-    flags.mark_flag_as_required("work_dir")
+    define_experiment_flags()
+    flags.DEFINE_list("models", None,
+                      "Compare these models (cgir, cgir_no_sparse, cgir_no_vae, cbir, dscmr, "
+                      "tirg), training each in <work_dir>/<model>/seed<k> unless it is there; "
+                      "without it, evaluate the finished run in --work_dir.")
+    flags.DEFINE_integer("seeds", 1, "Seeds per model (seed, seed + 1, ...).")
+    flags.DEFINE_string("output", None, "Write the tables as JSON here.")
 
 
-@cli.guarded
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from tfgrad import evaluation, experiment
+def mean_and_std(values: list[float]) -> dict:
+    finite = [v for v in values if not np.isnan(v)]
+    if not finite:
+        return {"mean": float("nan"), "std": float("nan"), "values": values}
+    return {"mean": float(np.mean(finite)),
+            "std": float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0,
+            "values": values}
+
+
+def format_comparison(rows: dict[str, dict[str, dict]], columns) -> str:
+    """A Markdown table of mean ± std cells (one value when there was one seed)."""
+    def cell(stats):
+        if np.isnan(stats["mean"]):
+            return "–"
+        if stats["mean"] == int(stats["mean"]) and stats["mean"] > 1:
+            return f"{stats['mean']:.0f}"
+        if len(stats["values"]) > 1:
+            return f"{stats['mean']:.4f} ± {stats['std']:.4f}"
+        return f"{stats['mean']:.4f}"
+
+    lines = ["| model | " + " | ".join(c.upper() for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for row, values in rows.items():
+        lines.append(f"| {row} | " + " | ".join(cell(values[c]) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _evaluate_work_dir() -> None:
+    from tfgrad import experiment
     from tfgrad.config import ExperimentConfig
 
     config_path = os.path.join(FLAGS.work_dir, experiment.CONFIG_FILE)
@@ -40,19 +78,118 @@ def main(argv: list[str]) -> None:
             raise FileNotFoundError(f"{path!r} is missing: is {FLAGS.work_dir!r} the work dir "
                                     f"of a finished tfgrad.train run?")
     config = ExperimentConfig.read(config_path)
-    if FLAGS.max_eval_queries is not None:
-        config = dataclasses.replace(config, eval=dataclasses.replace(
-            config.eval, max_queries=FLAGS.max_eval_queries))
+    overrides = {}
+    if FLAGS["max_eval_queries"].present:
+        overrides["max_queries"] = FLAGS.max_eval_queries
+    if FLAGS["index"].present:
+        overrides["index"] = FLAGS.index
+    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, **overrides))
     data = experiment.prepare_data(config)
     model = experiment.build_model(config, data)
     model.load_weights(weights_path)
-    rows = experiment.evaluate_model(model, config, data, FLAGS.index)
-    summary = {name: {metric: row[metric] for metric in evaluation.METRIC_NAMES}
-               for name, row in rows.items()}
-    print(evaluation.format_table(summary))
+    summary = experiment.summarize(
+        experiment.evaluate_model(model, config, data, config.eval.index))
+    for table, rows in summary.items():
+        print(f"\n{table}:\n")
+        print(format_comparison(
+            {row: {c: mean_and_std([v]) for c, v in values.items()}
+             for row, values in rows.items()}, experiment.table_columns(table)))
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(summary, f, indent=2)
+
+
+def _trained_model(config, data):
+    """The model of `config`, loaded from its work dir when a finished run is there."""
+    from tfgrad import experiment
+    from tfgrad.config import ExperimentConfig
+
+    weights = os.path.join(config.work_dir, experiment.MODEL_FILE)
+    config_path = os.path.join(config.work_dir, experiment.CONFIG_FILE)
+    if os.path.exists(weights) and os.path.exists(config_path):
+        previous = ExperimentConfig.read(config_path)
+        if dataclasses.replace(previous, eval=config.eval) == config:
+            model = experiment.build_model(config, data)
+            model.load_weights(weights)
+            print(f"loaded {config.work_dir}", flush=True)
+            return model, float("nan")
+    return experiment.train_model(config, data)
+
+
+def _compare() -> None:
+    from tfgrad import experiment
+    from tfgrad.config import MODEL_KINDS
+    from tfgrad.models import DISPLAY_NAMES
+
+    unknown = [kind for kind in FLAGS.models if kind not in MODEL_KINDS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(unknown)} in --models; known: "
+                         f"{', '.join(MODEL_KINDS)}")
+    if FLAGS.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {FLAGS.seeds}")
+    base = experiment_config_from_flags(FLAGS)
+    collected: dict[str, dict[str, dict[str, list]]] = {}
+    timings: dict[str, list] = {}
+    started = time.perf_counter()
+    for offset in range(FLAGS.seeds):
+        seed = base.train.seed + offset
+        seeded = dataclasses.replace(base, train=dataclasses.replace(base.train, seed=seed))
+        data = experiment.prepare_data(seeded)
+        print(f"seed {seed}: {data.catalogue.num_items} items, {data.catalogue.num_users} "
+              f"users, {data.catalogue.num_attributes} attributes, "
+              f"{len(data.train_triples)} train / {len(data.test_triples)} test triples",
+              flush=True)
+        for position, kind in enumerate(FLAGS.models):
+            config = dataclasses.replace(
+                seeded, name=f"{base.name}_{kind}",
+                work_dir=os.path.join(base.work_dir, kind, f"seed{seed}"),
+                model=dataclasses.replace(base.model, kind=kind))
+            model, seconds = _trained_model(config, data)
+            name = DISPLAY_NAMES[kind]
+            timings.setdefault(name, []).append(seconds)
+            trained = experiment.evaluate_tables(model, config, data, config.eval.index)
+            rows = {table: {name: result} for table, result in trained.items()}
+            if position == 0:
+                untrained = experiment.evaluate_tables(experiment.build_model(config, data),
+                                                       config, data, config.eval.index)
+                chance = experiment.chance_tables(config, data)
+                for table in rows:
+                    rows[table][f"untrained {name}"] = untrained[table]
+                    rows[table].update(chance.get(table, {}))
+            for table, table_rows in experiment.summarize(rows).items():
+                for row, values in table_rows.items():
+                    for column, value in values.items():
+                        collected.setdefault(table, {}).setdefault(row, {}).setdefault(
+                            column, []).append(value)
+    # Model rows first, in --models order, then the chance rows.
+    tables = {}
+    for table, rows in collected.items():
+        order = sorted(rows, key=lambda row: (row not in timings, row.startswith("untrained")))
+        tables[table] = {row: {column: mean_and_std(values)
+                               for column, values in rows[row].items()} for row in order}
+    seconds = time.perf_counter() - started
+    for table, rows in tables.items():
+        print(f"\n{table} ({FLAGS.seeds} seed(s)):\n")
+        print(format_comparison(rows, experiment.table_columns(table)))
+    print(f"\ntotal {seconds / 60:.1f} min; training seconds per model: " + ", ".join(
+        f"{name} {np.nanmean(values):.0f}" for name, values in timings.items()
+        if not np.isnan(values).all()))
+    if FLAGS.output:
+        os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
+        with open(FLAGS.output, "w") as f:
+            json.dump({"tables": tables, "seconds": seconds,
+                       "train_seconds": timings,
+                       "config": dataclasses.asdict(base), "seeds": FLAGS.seeds}, f, indent=2)
+
+
+@cli.guarded
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.models:
+        _compare()
+    else:
+        _evaluate_work_dir()
 
 
 if __name__ == "__main__":

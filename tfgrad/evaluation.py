@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+import tensorflow as tf
 
 from tfgrad import metrics
 from tfgrad.data.catalogue import Catalogue
 from tfgrad.data.pipelines import attribute_weights
 from tfgrad.data.triples import Triples
-from tfgrad.retrieval.walk import Walker
+from tfgrad.retrieval.walk import Walker, walk_strengths
 
 METRIC_NAMES = ("hr@20", "hr@50", "mrr", "mgs", "mgs_c", "mgs_r", "ind")
 
@@ -65,7 +66,18 @@ def evaluate_walker(walker: Walker, catalogue: Catalogue, test_triples: Triples,
       {"hr@20", "hr@50", "mrr", "mgs", "mgs_c", "mgs_r", "ind"} floats, plus "walks" [P, N] and
       "queries" (the walked Triples) for pictures.
     """
-    num_attributes = catalogue.num_attributes
+    queries = sample_queries(test_triples, max_queries, seed)
+    walks = run_walks(walker, queries, catalogue.num_attributes, steps, step_size, distinct)
+    gradual = metrics.gradual_scores(walk_relevance(catalogue, walks), queries.attribute,
+                                     queries.direction)
+    return {**evaluate_ranking(walker, test_triples, catalogue.num_attributes, batch_size),
+            **gradual, "ind": metrics.independence_level(walker.item_vectors.numpy()),
+            "walks": walks, "queries": queries}
+
+
+def evaluate_ranking(walker: Walker, test_triples: Triples, num_attributes: int,
+                     batch_size: int = 256) -> dict[str, float]:
+    """HR@20, HR@50 and MRR of the held-out targets among all the walker's items."""
     ranking = []
     for start in range(0, len(test_triples), batch_size):
         batch = test_triples.take(np.arange(start, min(start + batch_size, len(test_triples))))
@@ -73,16 +85,127 @@ def evaluate_walker(walker: Walker, catalogue: Catalogue, test_triples: Triples,
             batch.reference, attribute_weights(batch.attribute, batch.direction, num_attributes))
         ranking.append(metrics.target_ranks(scores.numpy(), batch.target, batch.reference))
     ranks = np.concatenate(ranking)
-    queries = sample_queries(test_triples, max_queries, seed)
-    walks = run_walks(walker, queries, num_attributes, steps, step_size, distinct)
-    gradual = metrics.gradual_scores(walk_relevance(catalogue, walks), queries.attribute,
-                                     queries.direction)
-    return {
-        "hr@20": metrics.hit_rate(ranks, 20), "hr@50": metrics.hit_rate(ranks, 50),
-        "mrr": metrics.mean_reciprocal_rank(ranks), **gradual,
-        "ind": metrics.independence_level(walker.item_vectors.numpy()),
-        "walks": walks, "queries": queries,
-    }
+    return {"hr@20": metrics.hit_rate(ranks, 20), "hr@50": metrics.hit_rate(ranks, 50),
+            "mrr": metrics.mean_reciprocal_rank(ranks)}
+
+
+def random_walks(num_items: int, references: np.ndarray, steps: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """[P, N] random distinct items, never the walk's reference (the chance walk)."""
+    # Random keys with the reference pushed last: the first N of the argsort are N distinct
+    # random items other than the reference.
+    keys = rng.random((len(references), num_items))
+    keys[np.arange(len(references)), references] = 2.0
+    return np.argsort(keys, axis=1)[:, :steps]
+
+
+def pool_walk_queries(relevance: np.ndarray, max_queries: Optional[int], seed: int) -> Triples:
+    """Walk queries over a pool whose items all have (mostly) known relevance.
+
+    Every (reference, attribute) with a known relevance is a query; its direction leaves the
+    walk room to move: "more" when the reference is below the pool's median for that attribute,
+    "less" otherwise. References are positions in the pool; `target` is -1 (walks need none).
+
+    Args:
+      relevance: [P_items, T] the pool's relevance, NaN where unknown.
+      max_queries: at most this many (a seeded sample).
+      seed: the sampling seed.
+    """
+    medians = np.nanmedian(relevance, axis=0)
+    reference, attribute = np.nonzero(~np.isnan(relevance))
+    direction = np.where(relevance[reference, attribute] < medians[attribute], 1, -1)
+    queries = Triples(reference=reference.astype(np.int64),
+                      target=np.full(len(reference), -1, dtype=np.int64),
+                      attribute=attribute.astype(np.int64), direction=direction.astype(np.int64))
+    if max_queries is not None and len(queries) > max_queries:
+        rng = np.random.default_rng(seed)
+        queries = queries.take(np.sort(rng.choice(len(queries), max_queries, replace=False)))
+    return queries
+
+
+def pool_gradual_scores(walker: Walker, pool_relevance: np.ndarray, queries: Triples,
+                        steps: int, step_size: float, distinct: bool) -> dict:
+    """MGS of the walks of `queries` over a pool walker ([P_items] item space), scored with the
+    pool's relevance (NaN-aware). Returns the scores, "walks" (pool positions) and "queries"."""
+    walks = run_walks(walker, queries, pool_relevance.shape[1], steps, step_size, distinct)
+    return {**metrics.gradual_scores_with_missing(pool_relevance[walks], queries.attribute,
+                                                  queries.direction),
+            "walks": walks, "queries": queries}
+
+
+def pool_random_scores(pool_relevance: np.ndarray, queries: Triples, steps: int,
+                       seed: int) -> dict:
+    """The chance row of `pool_gradual_scores`: random distinct pool items as walks."""
+    walks = random_walks(len(pool_relevance), queries.reference, steps,
+                         np.random.default_rng(seed + 1))
+    return {**metrics.gradual_scores_with_missing(pool_relevance[walks], queries.attribute,
+                                                  queries.direction), "walks": walks}
+
+
+def human_agreement(walks: np.ndarray, queries: Triples,
+                    preferences: dict[tuple[int, int, int], float]) -> dict:
+    """The share of walk steps whose order a direct human comparison confirms.
+
+    For consecutive items (a, b) of a walk along attribute t with direction α, a step is judged
+    when people compared a and b on t with a net vote v (b "more t" votes minus "less t"
+    votes) ≠ 0; it agrees when α·v > 0.
+
+    Args:
+      walks: [P, N] item indices (the same indices as the preference keys).
+      queries: the walks' Triples (attribute, direction).
+      preferences: `soft_attributes.direct_preferences` keyed by those indices.
+
+    Returns:
+      {"agreement": share of judged steps that agree (NaN if none), "judged_steps": count,
+       "steps": all steps}.
+    """
+    agree = judged = 0
+    for walk, attribute, direction in zip(walks.tolist(), queries.attribute.tolist(),
+                                          queries.direction.tolist()):
+        for a, b in zip(walk[:-1], walk[1:]):
+            vote = preferences.get((attribute, a, b), 0.0)
+            if vote != 0.0:
+                judged += 1
+                agree += direction * vote > 0
+    return {"agreement": agree / judged if judged else float("nan"), "judged_steps": judged,
+            "steps": int(walks.shape[0] * (walks.shape[1] - 1))}
+
+
+def retrieved_tag_share(walker: Walker, queries: Triples, item_attributes: np.ndarray,
+                        steps: int, step_size: float, top_k: int = 100,
+                        batch_size: int = 128) -> np.ndarray:
+    """[P, N, T] relevance for binary tags (CGIR.md): at each step's γ, the share of the top
+    `top_k` retrieved items (reference excluded) that have each tag."""
+    num_attributes = item_attributes.shape[1]
+    strengths = walk_strengths(steps, step_size)
+    shares = []
+    for start in range(0, len(queries), batch_size):
+        batch = queries.take(np.arange(start, min(start + batch_size, len(queries))))
+        composed = walker.queries(
+            tf.constant(batch.reference, tf.int32),
+            tf.constant(attribute_weights(batch.attribute, batch.direction, num_attributes)),
+            strengths)
+        _, items = walker.index.search(tf.reshape(composed, [-1, composed.shape[-1]]),
+                                       top_k + 1)
+        items = items.numpy().reshape(len(batch), steps, top_k + 1)
+        is_reference = items == batch.reference[:, None, None]
+        # Keep the first top_k items that are not the reference.
+        keep = np.cumsum(~is_reference, axis=-1) <= top_k
+        keep &= ~is_reference
+        tags = item_attributes[np.maximum(items, 0)] * keep[..., None]
+        shares.append(tags.sum(axis=2) / top_k)
+    return np.concatenate(shares).astype(np.float64)
+
+
+def random_tag_share(item_attributes: np.ndarray, queries: Triples, steps: int,
+                     seed: int, top_k: int = 100) -> np.ndarray:
+    """The chance of `retrieved_tag_share`: `top_k` random items (not the reference) per step."""
+    rng = np.random.default_rng(seed + 1)
+    shares = np.empty((len(queries), steps, item_attributes.shape[1]))
+    for step in range(steps):
+        items = random_walks(len(item_attributes), queries.reference, top_k, rng)
+        shares[:, step] = item_attributes[items].mean(axis=1)
+    return shares
 
 
 def random_baseline(catalogue: Catalogue, test_triples: Triples, steps: int = 10,
@@ -92,11 +215,7 @@ def random_baseline(catalogue: Catalogue, test_triples: Triples, steps: int = 10
     rng = np.random.default_rng(seed + 1)
     ranking = ranking_metrics(rng.random((len(test_triples), catalogue.num_items)), test_triples)
     queries = sample_queries(test_triples, max_queries, seed)
-    # Random keys with the reference pushed last: the first N of the argsort are N distinct
-    # random items other than the reference.
-    keys = rng.random((len(queries), catalogue.num_items))
-    keys[np.arange(len(queries)), queries.reference] = 2.0
-    walks = np.argsort(keys, axis=1)[:, :steps]
+    walks = random_walks(catalogue.num_items, queries.reference, steps, rng)
     gradual = metrics.gradual_scores(walk_relevance(catalogue, walks), queries.attribute,
                                      queries.direction)
     return {**ranking, **gradual, "ind": float("nan")}

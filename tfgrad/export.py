@@ -67,10 +67,11 @@ class WalkServingModule(tf.Module):
 
     def __init__(self, item_vectors, attribute_vectors, item_ids, item_names, attributes,
                  step_size: float, scann_settings: Optional[ScannSettings] = None,
-                 with_scann: bool = True):
+                 with_scann: bool = True, composer=None):
         super().__init__(name="tfgrad_walk")
         item_vectors = as_constant_variable(item_vectors, "item_vectors")
-        self.exact = Walker(item_vectors, attribute_vectors, BruteForceIndex(item_vectors))
+        self.exact = Walker(item_vectors, attribute_vectors, BruteForceIndex(item_vectors),
+                            composer)
         self.item_lookup = _string_to_index_table(item_ids)
         self.attribute_lookup = _string_to_index_table(attributes)
         self.item_ids = tf.Variable(list(item_ids), dtype=tf.string, trainable=False)
@@ -81,7 +82,7 @@ class WalkServingModule(tf.Module):
             lambda *inputs: self._walk(self.exact, *inputs), input_signature=_INPUT_SIGNATURE)
         if with_scann:
             self.approximate = Walker(item_vectors, self.exact.attribute_vectors,
-                                      ScannIndex(item_vectors.numpy(), scann_settings))
+                                      ScannIndex(item_vectors.numpy(), scann_settings), composer)
             self.walk = tf.function(lambda *inputs: self._walk(self.approximate, *inputs),
                                     input_signature=_INPUT_SIGNATURE)
 
@@ -180,7 +181,7 @@ def export_walk_model(model, catalogue: Catalogue, config) -> str:
     """Exports a trained model's item space; returns the ScaNN export's version path.
 
     Args:
-      model: any model with `item_vectors()` and `attribute_vectors()`.
+      model: a trained `RetrievalModel` (its item table, attribute codes and composer).
       catalogue: the catalogue it was trained on (ids, names, attributes).
       config: the ExperimentConfig (export_dir, name, step size).
     """
@@ -197,7 +198,8 @@ def export_walk_model(model, catalogue: Catalogue, config) -> str:
     for suffix, with_scann in (("", True), (STOCK_SUFFIX, False)):
         module = WalkServingModule(item_vectors, attribute_vectors, catalogue.item_ids,
                                    catalogue.item_names, catalogue.attributes,
-                                   config.eval.step_size, with_scann=with_scann)
+                                   config.eval.step_size, with_scann=with_scann,
+                                   composer=model.composer)
         paths.append(save_versioned(module, os.path.join(config.export_dir, config.name + suffix),
                                     catalogue, metadata))
     write_models_config(config.export_dir)

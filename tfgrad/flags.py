@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from absl import flags
 
-from tfgrad.config import CGIRConfig, EvalConfig, ExperimentConfig, TrainConfig
+from tfgrad.config import (DATASETS, MODEL_KINDS, EvalConfig, ExperimentConfig, ModelConfig,
+                           RealDataConfig, TrainConfig)
 from tfgrad.data.synthetic import SyntheticCatalogueConfig
 from tfgrad.distribute import STRATEGIES
 from tfgrad.models.interaction_vae import SIMILARITIES
@@ -13,8 +14,8 @@ from tfgrad.models.interaction_vae import SIMILARITIES
 
 def define_experiment_flags() -> None:
     """Defines every flag of `ExperimentConfig`, with the dataclasses' defaults."""
-    experiment, synthetic = ExperimentConfig(), SyntheticCatalogueConfig()
-    model, train, evaluation = CGIRConfig(), TrainConfig(), EvalConfig()
+    experiment, synthetic, real = ExperimentConfig(), SyntheticCatalogueConfig(), RealDataConfig()
+    model, train, evaluation = ModelConfig(), TrainConfig(), EvalConfig()
     # The run.
     flags.DEFINE_string("name", experiment.name, "Run name; exports go to <export_dir>/<name>/.")
     flags.DEFINE_string("work_dir", experiment.work_dir,
@@ -22,8 +23,26 @@ def define_experiment_flags() -> None:
     flags.DEFINE_string("export_dir", experiment.export_dir, "Base folder of versioned exports.")
     flags.DEFINE_bool("export", True, "Export a SavedModel after training.")
     # Data.
-    flags.DEFINE_enum("dataset", experiment.dataset, ["synthetic"],
-                      "Catalogue source; 'synthetic' is generated, nothing to download.")
+    flags.DEFINE_enum("dataset", experiment.dataset, list(DATASETS),
+                      "Catalogue source; 'synthetic' is generated, nothing to download; "
+                      "'movielens' and 'hm' read a public download (--movielens_dir, --hm_dir).")
+    flags.DEFINE_string("movielens_dir", real.movielens_dir,
+                        "MovieLens folder: ratings.csv / ratings.dat / u.data, movies, tags.")
+    flags.DEFINE_string("genome_dir", real.genome_dir,
+                        "Tag genome folder (genome-scores.csv, genome-tags.csv); default: "
+                        "--movielens_dir.")
+    flags.DEFINE_string("soft_attributes_path", real.soft_attributes_path,
+                        "soft-attributes.csv: also walk the 60 soft attributes and score the "
+                        "walks against the human judgments.")
+    flags.DEFINE_string("hm_dir", real.hm_dir,
+                        "H&M folder (articles.csv, transactions_train.csv).")
+    flags.DEFINE_list("hm_tag_columns", list(real.hm_tag_columns),
+                      "H&M article columns whose values become binary tags.")
+    flags.DEFINE_float("min_rating", real.min_rating, "MovieLens: ratings >= this are kept.")
+    flags.DEFINE_integer("min_user_interactions", real.min_user_interactions,
+                         "Real data: users with fewer interactions are dropped.")
+    flags.DEFINE_integer("min_tag_items", real.min_tag_items,
+                         "Real data: tags on fewer items are dropped.")
     flags.DEFINE_integer("num_items", synthetic.num_items, "Synthetic catalogue: items M.")
     flags.DEFINE_integer("num_users", synthetic.num_users, "Synthetic catalogue: users N.")
     flags.DEFINE_integer("num_attributes", synthetic.num_attributes,
@@ -42,6 +61,9 @@ def define_experiment_flags() -> None:
                          "At most this many item pairs differing in one attribute.")
     flags.DEFINE_float("test_fraction", experiment.test_fraction, "Held-out share of pairs.")
     # Model.
+    flags.DEFINE_enum("model", model.kind, list(MODEL_KINDS),
+                      "cgir, its ablations (cgir_no_sparse, cgir_no_vae) or a baseline "
+                      "(cbir, dscmr, tirg).")
     flags.DEFINE_integer("latent_dim", model.latent_dim, "D of item table and attribute codes.")
     flags.DEFINE_list("hidden_dims", [str(d) for d in model.hidden_dims],
                       "VAE encoder hidden sizes, comma-separated.")
@@ -53,6 +75,11 @@ def define_experiment_flags() -> None:
     flags.DEFINE_float("alignment_weight", model.alignment_weight, "λ_align.")
     flags.DEFINE_float("sparsity_weight", model.sparsity_weight, "λ_sparse (0: w/o Sparse).")
     flags.DEFINE_float("target_sparsity", model.target_sparsity, "ρ of the sparsity loss.")
+    flags.DEFINE_integer("num_negatives", model.num_negatives,
+                         "CBIR: sampled non-targets per triple.")
+    flags.DEFINE_float("label_weight", model.label_weight, "DSCMR: label-space loss weight.")
+    flags.DEFINE_float("invariance_weight", model.invariance_weight,
+                       "DSCMR: invariance loss weight.")
     # Training.
     flags.DEFINE_integer("steps", train.steps, "Training steps.")
     flags.DEFINE_integer("checkpoint_every", train.checkpoint_every,
@@ -91,14 +118,21 @@ def experiment_config_from_flags(values: flags.FlagValues) -> ExperimentConfig:
             num_nuisance_factors=values.num_nuisance_factors,
             mean_interactions_per_user=values.mean_interactions_per_user,
             preference_temperature=values.preference_temperature, seed=values.catalogue_seed),
+        data=RealDataConfig(
+            movielens_dir=values.movielens_dir, genome_dir=values.genome_dir,
+            soft_attributes_path=values.soft_attributes_path, hm_dir=values.hm_dir,
+            hm_tag_columns=tuple(values.hm_tag_columns), min_rating=values.min_rating,
+            min_user_interactions=values.min_user_interactions,
+            min_tag_items=values.min_tag_items),
         glove_path=values.glove_path, max_pairs=values.max_pairs,
         test_fraction=values.test_fraction,
-        model=CGIRConfig(
-            latent_dim=values.latent_dim, hidden_dims=hidden_dims,
+        model=ModelConfig(
+            kind=values.model, latent_dim=values.latent_dim, hidden_dims=hidden_dims,
             dropout_rate=values.dropout_rate, similarity=values.similarity,
             temperature=values.temperature, beta=values.beta,
             alignment_weight=values.alignment_weight, sparsity_weight=values.sparsity_weight,
-            target_sparsity=values.target_sparsity),
+            target_sparsity=values.target_sparsity, num_negatives=values.num_negatives,
+            label_weight=values.label_weight, invariance_weight=values.invariance_weight),
         train=TrainConfig(
             steps=values.steps, checkpoint_every=values.checkpoint_every,
             eval_every=values.eval_every, user_batch_size=values.user_batch_size,

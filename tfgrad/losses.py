@@ -23,6 +23,10 @@ __all__ = [
     "partial_sparsity_loss",
     "sparsity_loss",
     "bpr_loss",
+    "binary_matching_loss",
+    "batch_softmax_loss",
+    "label_space_loss",
+    "invariance_loss",
 ]
 
 
@@ -164,3 +168,56 @@ def bpr_loss(positive_scores, negative_scores):
     positive_scores = tf.convert_to_tensor(positive_scores)
     negative_scores = tf.cast(negative_scores, positive_scores.dtype)
     return tf.nn.softplus(negative_scores - positive_scores)
+
+
+def binary_matching_loss(positive_logits, negative_logits):
+    """CBIR's matching loss: binary cross-entropy of a matching (query, target) pair labelled 1
+    and K non-matching pairs labelled 0, averaged over the 1 + K pairs.
+
+    Args:
+      positive_logits: [B] logit of each query against its target.
+      negative_logits: [B, K] logits against K sampled other items.
+
+    Returns:
+      [B] per-example losses (softplus(-s+) + Σ_k softplus(s-_k)) / (1 + K).
+    """
+    positive = tf.nn.softplus(-positive_logits)
+    negative = tf.reduce_sum(tf.nn.softplus(negative_logits), axis=-1)
+    count = tf.cast(tf.shape(negative_logits)[-1] + 1, positive.dtype)
+    return (positive + negative) / count
+
+
+def batch_softmax_loss(queries, targets, scale):
+    """TIRG's ranking loss: each query's softmax over the batch's targets, its own the label.
+
+    Args:
+      queries: [B, D] composed queries.
+      targets: [B, D] their targets' vectors.
+      scale: logit scale (1/τ).
+
+    Returns:
+      [B] -log softmax_b(scale · q_b · t_b') at b' = b.
+    """
+    logits = scale * tf.matmul(queries, targets, transpose_b=True)
+    labels = tf.range(tf.shape(queries)[0])
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def label_space_loss(predicted_labels, labels):
+    """DSCMR's label-space loss ‖Pᵀu - y‖²: a shared linear classifier P maps common-space
+    vectors to the label space, where they should reproduce the item's tags.
+
+    Args:
+      predicted_labels: [B, T] Pᵀu.
+      labels: [B, T] the tags y (0/1).
+
+    Returns:
+      [B] per-example squared errors.
+    """
+    return tf.reduce_sum(tf.square(predicted_labels - labels), axis=-1)
+
+
+def invariance_loss(first, second):
+    """DSCMR's cross-modal invariance ‖u - v‖²: the two modalities' vectors of the same item
+    should coincide in the common space. [B, D], [B, D] -> [B]."""
+    return tf.reduce_sum(tf.square(first - second), axis=-1)

@@ -237,6 +237,56 @@ def restrictiveness(other_relevance, direction):
     return 1.0 - np.abs(signs.mean(axis=1))
 
 
+def gradual_scores_with_missing(relevance, attributes, directions):
+    """MGS, MGS-C and MGS-R when some relevance values are unknown (NaN), e.g. human judgments
+    that cover most but not all items.
+
+    A step counts only if both its items have a known value: consistency is the share of known
+    steps of the walked attribute that move in direction α; restrictiveness of t' uses its known
+    steps (a t' with none is left out of the walk's mean). Walks without a known step in the
+    walked attribute, or in any other attribute, are left out. With no NaN this equals
+    `gradual_scores`.
+
+    Args:
+      relevance: float array [P, N, T] with NaN where unknown.
+      attributes: int [P] walked attribute; directions: [P] of ±1.
+
+    Returns:
+      dict "mgs", "mgs_c", "mgs_r" and "walks_scored" (how many walks had known steps).
+
+    Raises:
+      ValueError: as `gradual_scores` (but NaN is allowed), or if no walk can be scored.
+    """
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.ndim != 3 or relevance.shape[1] < 2 or relevance.shape[2] < 2:
+        raise ValueError(f"relevance must be [P, N >= 2, T >= 2], got shape {relevance.shape}")
+    num_walks, _, num_attributes = relevance.shape
+    attributes = _as_int_vector(attributes, "attributes", num_walks)
+    _check_ids_in_range(attributes, num_attributes, "attributes")
+    directions = _as_directions(directions, num_walks)
+    known = ~np.isnan(relevance[:, :-1]) & ~np.isnan(relevance[:, 1:])  # [P, N-1, T]
+    increases = _step_increases(np.nan_to_num(relevance), directions) & known
+    signs = np.where(increases, 1.0, -1.0) * known
+    num_known = known.sum(axis=1)  # [P, T]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        consistency_all = increases.sum(axis=1) / num_known
+        restrictiveness_all = 1.0 - np.abs(signs.sum(axis=1) / num_known)
+    walks = np.arange(num_walks)
+    walk_consistency = consistency_all[walks, attributes]
+    others = np.ones((num_walks, num_attributes), dtype=bool)
+    others[walks, attributes] = False
+    others &= num_known > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        walk_restrictiveness = (np.where(others, restrictiveness_all, 0.0).sum(axis=1)
+                                / others.sum(axis=1))
+    scored = ~np.isnan(walk_consistency) & ~np.isnan(walk_restrictiveness)
+    if not scored.any():
+        raise ValueError("no walk has a step with known relevance to score")
+    c, r = walk_consistency[scored], walk_restrictiveness[scored]
+    return {"mgs": float(np.mean(c * r)), "mgs_c": float(np.mean(c)),
+            "mgs_r": float(np.mean(r)), "walks_scored": int(scored.sum())}
+
+
 def gradual_scores(relevance, attributes, directions, per_walk=False):
     """MGS, MGS-C and MGS-R over a set of walks (CGIR.md, Metrics).
 

@@ -7,6 +7,7 @@ import functools
 from typing import Optional, Sequence
 
 import numpy as np
+import pandas as pd
 
 
 class UnknownItemError(KeyError):
@@ -36,7 +37,10 @@ class Catalogue:
       interactions: [K, 2] int64 (user index, item index) pairs, x_{u,i} = 1.
       num_users: N; user indices are 0..N-1.
       relevance: [M, T] float32 graded relevance in [0, 1] where the source has it
-        (synthetic ground truth, MovieLens tag genome), else None.
+        (synthetic ground truth, MovieLens tag genome), NaN for items it does not cover;
+        None when the source has none (shop data with binary tags only).
+      attribute_columns: [T] int, for tags made from categorical columns (one value per
+        item and column, e.g. H&M's colour), the column of each tag; None for free tags.
     """
 
     name: str
@@ -47,6 +51,7 @@ class Catalogue:
     interactions: np.ndarray
     num_users: int
     relevance: Optional[np.ndarray] = None
+    attribute_columns: Optional[np.ndarray] = None
 
     def __post_init__(self):
         num_items = len(self.item_ids)
@@ -63,6 +68,11 @@ class Catalogue:
             raise ValueError(
                 f"catalogue {self.name!r}: relevance has shape {self.relevance.shape}, "
                 f"expected {self.item_attributes.shape}")
+        if (self.attribute_columns is not None
+                and self.attribute_columns.shape != (len(self.attributes),)):
+            raise ValueError(
+                f"catalogue {self.name!r}: attribute_columns has shape "
+                f"{self.attribute_columns.shape}, expected {(len(self.attributes),)}")
         if self.interactions.ndim != 2 or self.interactions.shape[1] != 2:
             raise ValueError(
                 f"catalogue {self.name!r}: interactions must be [K, 2] (user, item) pairs, "
@@ -107,6 +117,22 @@ class Catalogue:
                 f"{self.name!r}; known: {', '.join(self.attributes)}")
         return np.array([self._attribute_index[a] for a in attributes], dtype=np.int64)
 
+    def graded_items(self) -> np.ndarray:
+        """Indices of the items with graded relevance for every attribute (MGS's pool)."""
+        if self.relevance is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(~np.isnan(self.relevance).any(axis=1))
+
+    def with_attributes(self, indices: Sequence[int]) -> "Catalogue":
+        """The same catalogue restricted to the attribute columns `indices`."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return dataclasses.replace(
+            self, attributes=tuple(self.attributes[i] for i in indices),
+            item_attributes=self.item_attributes[:, indices],
+            relevance=None if self.relevance is None else self.relevance[:, indices],
+            attribute_columns=(None if self.attribute_columns is None
+                               else self.attribute_columns[indices]))
+
     def item_popularity(self) -> np.ndarray:
         """[M] number of interactions of each item."""
         return np.bincount(self.interactions[:, 1], minlength=self.num_items)
@@ -117,3 +143,27 @@ class Catalogue:
         users, items = self.interactions[order, 0], self.interactions[order, 1]
         boundaries = np.searchsorted(users, np.arange(self.num_users + 1))
         return [items[start:end] for start, end in zip(boundaries[:-1], boundaries[1:])]
+
+
+def index_interactions(users: Sequence, items: Sequence, min_user_interactions: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (user, item) event keys -> indexed interactions, as every loader needs them.
+
+    Repeated events count once; users with fewer than `min_user_interactions` distinct items
+    are dropped; items are those left with an interaction.
+
+    Returns:
+      (user keys [N] sorted, item keys [M] sorted, interactions [K, 2] int64 (user, item)
+      indices); all empty when no user is left.
+    """
+    events = pd.DataFrame({"user": np.asarray(users), "item": np.asarray(items)})
+    events = events.drop_duplicates()
+    counts = events.user.value_counts()
+    events = events[events.user.isin(counts.index[counts >= min_user_interactions])]
+    user_keys = np.sort(events.user.unique())
+    item_keys = np.sort(events.item.unique())
+    user_of = pd.Series(np.arange(len(user_keys)), index=user_keys)
+    item_of = pd.Series(np.arange(len(item_keys)), index=item_keys)
+    interactions = np.stack([user_of[events.user].to_numpy(), item_of[events.item].to_numpy()],
+                            axis=1).astype(np.int64).reshape(-1, 2)
+    return user_keys, item_keys, interactions

@@ -1,9 +1,8 @@
 """CGIR: controllable gradient item retrieval (CGIR.md; seeds 000 and 001).
 
 L = recon + β·KL + λ_align·align + λ_sparse·SL, trained end to end by `train_step`.
-Every tfgrad model exposes its item space the same way — `item_vectors()`,
-`attribute_vectors()` and the linear `compose_queries()` — so the walk, the index, evaluation
-and export are written once (`tfgrad.retrieval`).
+The composer is the linear q = h_i + γ Σ_t y_t F(t) (`RetrievalModel`'s default): no
+non-linearity between h_i and F(t), so a walk's γ steps are one matmul.
 """
 
 from __future__ import annotations
@@ -14,15 +13,13 @@ import keras
 import tensorflow as tf
 
 from tfgrad import losses
+from tfgrad.models.base import RetrievalModel
 from tfgrad.models.interaction_vae import InteractionVAE
 from tfgrad.models.sparse_attributes import SparseAttributeEncoder
 
-# A masked logit: far below any real logit, finite so that softmax gradients stay finite.
-_MASKED_LOGIT = -1e9
-
 
 @keras.saving.register_keras_serializable("tfgrad")
-class CGIR(keras.Model):
+class CGIR(RetrievalModel):
     """Interaction VAE + sparse attribute encoder, aligned by q = h_i + γ Σ_t y_t F(t).
 
     Args:
@@ -40,12 +37,15 @@ class CGIR(keras.Model):
       target_sparsity: ρ of the average sparsity loss.
     """
 
+    LOSS_NAMES = ("loss", "reconstruction", "kl", "alignment", "sparsity")
+    uses_user_batches = True
+
     def __init__(self, num_items: int, word_vectors, attribute_word_matrix,
                  latent_dim: int = 64, hidden_dims: Sequence[int] = (256,),
                  dropout_rate: float = 0.5, similarity: str = "cosine",
                  temperature: float = 0.1, beta: float = 0.2, alignment_weight: float = 1.0,
                  sparsity_weight: float = 0.1, target_sparsity: float = 0.1, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(temperature=temperature, **kwargs)
         self.vae = InteractionVAE(num_items, latent_dim, hidden_dims, dropout_rate,
                                   similarity, temperature, name="interaction_vae")
         self.attribute_encoder = SparseAttributeEncoder(
@@ -54,8 +54,6 @@ class CGIR(keras.Model):
         self.alignment_weight = alignment_weight
         self.sparsity_weight = sparsity_weight
         self.target_sparsity = target_sparsity
-        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in
-                              ("loss", "reconstruction", "kl", "alignment", "sparsity")}
 
     @property
     def num_items(self) -> int:
@@ -70,45 +68,17 @@ class CGIR(keras.Model):
         self.attribute_encoder.build()
         self.built = True
 
-    @property
-    def metrics(self):
-        return list(self.loss_trackers.values())
-
-    # --- the item space shared by walk, index, evaluation and export ---------------------------
-
     def item_vectors(self) -> tf.Tensor:
-        """[M, D] the searched item table."""
         return self.vae.item_vectors()
 
-    def attribute_vectors(self) -> tf.Tensor:
-        """[T, D] F(t)."""
-        return self.attribute_encoder()
+    def attribute_vectors(self, word_vectors=None, attribute_word_matrix=None) -> tf.Tensor:
+        """[T, D] F(t); other attribute strings' F through their words if given."""
+        if word_vectors is None:
+            return self.attribute_encoder()
+        return self.attribute_encoder.encode(word_vectors, attribute_word_matrix)
 
-    def compose_queries(self, reference_vectors: tf.Tensor, attribute_weights: tf.Tensor
-                        ) -> tf.Tensor:
-        """q = h_i + Σ_t w_t F(t), with w_t = γ·y_t: [B, D], [B, T] -> [B, D].
-
-        Linear in w on purpose (CGIR.md: no non-linearity between h_i and F(t)), so a walk's
-        γ steps are one matmul.
-        """
-        return reference_vectors + tf.matmul(attribute_weights, self.attribute_vectors())
-
-    # --- training ------------------------------------------------------------------------------
-
-    def alignment_logits(self, reference: tf.Tensor, attribute: tf.Tensor,
-                         direction: tf.Tensor) -> tf.Tensor:
-        """[B, M] logits of p(i' | i, y) for γ = 1, the reference itself masked out.
-
-        The reference is never a candidate at inference (the walk excludes it), so it is not
-        one in training either; otherwise small modifications would be taught to stay put.
-        """
-        items = self.item_vectors()
-        weights = tf.one_hot(attribute, self.num_attributes) * tf.cast(
-            direction, items.dtype)[:, None]
-        queries = self.compose_queries(tf.gather(items, reference), weights)
-        logits = self.vae.scale(tf.matmul(queries, items, transpose_b=True))
-        is_reference = tf.one_hot(reference, self.num_items, on_value=True, off_value=False)
-        return tf.where(is_reference, tf.cast(_MASKED_LOGIT, logits.dtype), logits)
+    def scale(self, scores: tf.Tensor) -> tf.Tensor:
+        return self.vae.scale(scores)
 
     def call(self, inputs, training=False):
         interaction_logits, _, _ = self.vae(inputs["interactions"], training=training)
@@ -134,17 +104,6 @@ class CGIR(keras.Model):
                  + self.sparsity_weight * sparsity)
         return {"loss": total, "reconstruction": reconstruction, "kl": kl,
                 "alignment": alignment, "sparsity": sparsity}
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            terms = self.compute_losses(data, training=True)
-        gradients = tape.gradient(terms["loss"], self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        for name, value in terms.items():
-            # Trackers average over steps; values are per-replica shares, so undo the scaling.
-            self.loss_trackers[name].update_state(
-                value * tf.distribute.get_strategy().num_replicas_in_sync)
-        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
 
     def get_config(self):
         return {

@@ -36,13 +36,21 @@ class SparseAttributeEncoder(keras.layers.Layer):
     def build(self, input_shape=None):
         self.projection.build((None, self.word_vectors.shape[1]))
 
-    def word_activations(self) -> tf.Tensor:
-        """[V, D] f(w) in [0, 1] for every attribute word."""
-        return tf.clip_by_value(self.projection(tf.constant(self.word_vectors)), 0.0, 1.0)
+    def word_activations(self, word_vectors=None) -> tf.Tensor:
+        """[V, D] f(w) in [0, 1] for every attribute word (or for the given [V', E] vectors)."""
+        word_vectors = self.word_vectors if word_vectors is None else word_vectors
+        return tf.clip_by_value(
+            self.projection(tf.convert_to_tensor(word_vectors, tf.float32)), 0.0, 1.0)
+
+    def encode(self, word_vectors, attribute_word_matrix) -> tf.Tensor:
+        """[T', D] F(t) of any attribute strings given their words: f(w) is defined for every
+        word with a vector, so attributes unseen in training get codes too."""
+        return tf.matmul(tf.convert_to_tensor(attribute_word_matrix, tf.float32),
+                         self.word_activations(word_vectors))
 
     def call(self, inputs=None) -> tf.Tensor:
         """[T, D] F(t) for every attribute."""
-        return tf.matmul(tf.constant(self.attribute_word_matrix), self.word_activations())
+        return self.encode(self.word_vectors, self.attribute_word_matrix)
 
     def get_config(self):
         return {**super().get_config(), "word_vectors": self.word_vectors.tolist(),

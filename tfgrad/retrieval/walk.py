@@ -77,17 +77,25 @@ def pick_distinct(candidate_scores: tf.Tensor, candidate_items: tf.Tensor,
 
 
 class Walker(tf.Module):
-    """Walks an item space: item vectors H [M, D], attribute vectors F [T, D] and an index over H.
+    """Walks an item space: item vectors H [M, D], attribute vectors [T, E], a query composer
+    and an index over H.
 
-    The query composer is CGIR's linear one, shared by every model whose walk is
-    h_i + γ·(modification vector).
+    Args:
+      item_vectors: [M, D].
+      attribute_vectors: [T, E] φ_t.
+      index: a `BruteForceIndex` or `ScannIndex` over the item vectors.
+      composer: None for CGIR's linear q = h_i + γ·Σ α_t φ_t (one broadcast for all steps),
+        or a trained layer ([K, D], [K, E]) -> [K, D] (the baselines' composers), applied to
+        every (reference, γ·modification) pair.
     """
 
-    def __init__(self, item_vectors, attribute_vectors, index: tf.Module, name: str = "walker"):
+    def __init__(self, item_vectors, attribute_vectors, index: tf.Module, composer=None,
+                 name: str = "walker"):
         super().__init__(name=name)
         self.item_vectors = as_constant_variable(item_vectors, "item_vectors")
         self.attribute_vectors = as_constant_variable(attribute_vectors, "attribute_vectors")
         self.index = index
+        self.composer = composer
 
     @property
     def num_items(self) -> int:
@@ -98,7 +106,14 @@ class Walker(tf.Module):
         """[B], [B, T], [N] -> [B, N, D] the composed query of every step."""
         reference_vectors = tf.gather(self.item_vectors, reference)
         modification = tf.matmul(attribute_weights, self.attribute_vectors)
-        return reference_vectors[:, None, :] + strengths[None, :, None] * modification[:, None, :]
+        if self.composer is None:
+            return (reference_vectors[:, None, :]
+                    + strengths[None, :, None] * modification[:, None, :])
+        batch_size, num_steps = tf.shape(reference)[0], tf.shape(strengths)[0]
+        scaled = strengths[None, :, None] * modification[:, None, :]
+        repeated = tf.repeat(reference_vectors, num_steps, axis=0)
+        queries = self.composer(repeated, tf.reshape(scaled, [batch_size * num_steps, -1]))
+        return tf.reshape(queries, [batch_size, num_steps, -1])
 
     def walk(self, reference, attribute_weights, steps=10, step_size=0.1,
              distinct: bool = True) -> Walk:
@@ -137,9 +152,23 @@ class Walker(tf.Module):
         return tf.matmul(queries, self.item_vectors, transpose_b=True)
 
 
-def walker_for(model, index_kind: str = "brute_force", scann_settings=None) -> Walker:
-    """A `Walker` over a trained model's item space (any model with `item_vectors()` and
-    `attribute_vectors()`)."""
+def walker_for(model, index_kind: str = "brute_force", scann_settings=None,
+               items=None, attribute_vectors=None) -> Walker:
+    """A `Walker` over a trained model's item space (a `RetrievalModel`).
+
+    Args:
+      model: the trained model.
+      index_kind: "brute_force" or "scann".
+      scann_settings: ScaNN's settings; None chooses by catalogue size.
+      items: walk among these item indices only (a pool); walk indices are then positions in
+        `items`.
+      attribute_vectors: [T', E] the attributes to walk along; default the model's own.
+    """
     item_vectors = np.asarray(model.item_vectors())
-    return Walker(item_vectors, np.asarray(model.attribute_vectors()),
-                  build_index(item_vectors, index_kind, scann_settings))
+    if items is not None:
+        item_vectors = item_vectors[np.asarray(items)]
+    if attribute_vectors is None:
+        attribute_vectors = model.attribute_vectors()
+    return Walker(item_vectors, np.asarray(attribute_vectors),
+                  build_index(item_vectors, index_kind, scann_settings),
+                  composer=getattr(model, "composer", None))

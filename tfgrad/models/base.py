@@ -1,0 +1,113 @@
+"""What every tfgrad retrieval model shares: the item space, the query composer, the alignment
+logits and the training step.
+
+A model exposes `item_vectors()` [M, D], `attribute_vectors()` [T, E] and a query composer
+q = compose(h_i, γ·Σ_t α_t φ_t). The walk, the index, evaluation and export only use these, so
+every model (CGIR, its ablations and the baselines) is walked, searched and scored by the same
+code; only the composer, the encoders and the losses differ.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+# A masked logit: far below any real logit, finite so that softmax gradients stay finite.
+MASKED_LOGIT = -1e9
+
+
+class RetrievalModel(keras.Model):
+    """Base of the models trained by `tfgrad.trainer`: subclasses define the encoders, the
+    composer and `compute_losses`; `LOSS_NAMES` lists the terms it returns ("loss" first).
+
+    Attributes:
+      uses_user_batches: whether training batches carry users' interaction rows (the VAE
+        models) or triples only.
+      composer: None for the linear composer q = h_i + m (walks then cost one matmul), or a
+        layer mapping ([K, D] reference vectors, [K, E] modifications) -> [K, D] queries.
+    """
+
+    LOSS_NAMES: tuple[str, ...] = ("loss",)
+    uses_user_batches = False
+
+    def __init__(self, temperature: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = temperature
+        self.composer = None
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers.values())
+
+    @property
+    def num_items(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def num_attributes(self) -> int:
+        raise NotImplementedError
+
+    def item_vectors(self) -> tf.Tensor:
+        """[M, D] the searched item table."""
+        raise NotImplementedError
+
+    def attribute_vectors(self, word_vectors=None, attribute_word_matrix=None) -> tf.Tensor:
+        """[T, E] the attribute codes; given other words ([V', 50], [T', V']) it encodes those
+        attribute strings instead (attributes never seen in training, e.g. soft attributes)."""
+        raise NotImplementedError
+
+    def compose_queries(self, reference_vectors: tf.Tensor, modifications: tf.Tensor
+                        ) -> tf.Tensor:
+        """[K, D], [K, E] -> [K, D]: the query of reference h_i under modification γ·Σ α_t φ_t."""
+        if self.composer is None:
+            return reference_vectors + modifications
+        return self.composer(reference_vectors, modifications)
+
+    def scale(self, scores: tf.Tensor) -> tf.Tensor:
+        return scores / self.temperature
+
+    def composed_queries(self, reference: tf.Tensor, attribute: tf.Tensor,
+                         direction: tf.Tensor, items: Optional[tf.Tensor] = None
+                         ) -> tf.Tensor:
+        """[B] triples -> [B, D] the γ = 1 queries q = compose(h_i, y_t φ_t)."""
+        items = self.item_vectors() if items is None else items
+        attributes = self.attribute_vectors()
+        modifications = tf.gather(attributes, attribute) * tf.cast(
+            direction, attributes.dtype)[:, None]
+        return self.compose_queries(tf.gather(items, reference), modifications)
+
+    def alignment_logits(self, reference: tf.Tensor, attribute: tf.Tensor,
+                         direction: tf.Tensor) -> tf.Tensor:
+        """[B, M] logits of p(i' | i, y) at γ = 1, the reference itself masked out.
+
+        The reference is never a candidate at inference (the walk excludes it), so it is not
+        one in training either; otherwise small modifications would be taught to stay put.
+        """
+        items = self.item_vectors()
+        return self.candidate_logits(
+            self.composed_queries(reference, attribute, direction, items), items, reference)
+
+    def candidate_logits(self, queries: tf.Tensor, items: tf.Tensor, reference: tf.Tensor
+                         ) -> tf.Tensor:
+        """[B, D] queries -> [B, M] scaled scores of every item, the reference masked out."""
+        logits = self.scale(tf.matmul(queries, items, transpose_b=True))
+        is_reference = tf.one_hot(reference, self.num_items, on_value=True, off_value=False)
+        return tf.where(is_reference, tf.cast(MASKED_LOGIT, logits.dtype), logits)
+
+    def compute_losses(self, batch, training: bool = False) -> dict[str, tf.Tensor]:
+        """The objective's terms, each already averaged over the global batch."""
+        raise NotImplementedError
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            terms = self.compute_losses(data, training=True)
+        gradients = tape.gradient(terms["loss"], self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        for name, value in terms.items():
+            # Trackers average over steps; values are per-replica shares, so undo the scaling.
+            self.loss_trackers[name].update_state(
+                value * tf.distribute.get_strategy().num_replicas_in_sync)
+        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
