@@ -54,11 +54,11 @@ def format_comparison(rows: dict[str, dict[str, dict]], columns) -> str:
     def cell(stats):
         if np.isnan(stats["mean"]):
             return "–"
-        if stats["mean"] == int(stats["mean"]) and stats["mean"] > 1:
-            return f"{stats['mean']:.0f}"
+        # Counts (judged steps) print as whole numbers.
+        digits = 0 if all(float(v).is_integer() for v in stats["values"]) else 4
         if len(stats["values"]) > 1:
-            return f"{stats['mean']:.4f} ± {stats['std']:.4f}"
-        return f"{stats['mean']:.4f}"
+            return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+        return f"{stats['mean']:.{digits}f}"
 
     lines = ["| model | " + " | ".join(c.upper() for c in columns) + " |",
              "|---" * (len(columns) + 1) + "|"]

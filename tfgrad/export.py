@@ -153,8 +153,9 @@ def _write_extras(path: str, catalogue: Catalogue, metadata: dict) -> None:
     os.makedirs(extra, exist_ok=True)
     items = pd.DataFrame({"item_id": catalogue.item_ids, "name": catalogue.item_names})
     if catalogue.relevance is not None:
-        for column, attribute in enumerate(catalogue.attributes):
-            items[RELEVANCE_PREFIX + attribute] = np.round(catalogue.relevance[:, column], 4)
+        relevance = pd.DataFrame(np.round(catalogue.relevance, 4), columns=[
+            RELEVANCE_PREFIX + attribute for attribute in catalogue.attributes])
+        items = pd.concat([items, relevance], axis=1)
     items.to_csv(os.path.join(extra, ITEMS_FILE), sep="\t", index=False)
     with open(os.path.join(extra, METADATA_FILE), "w") as f:
         json.dump(metadata, f, indent=2)

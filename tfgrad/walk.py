@@ -43,7 +43,9 @@ def format_walk(export, item: str, attributes: list[str], directions: list[str],
         f"{a[:10]:>10} " for a in shown) + " name"
 
     def row(step, strength, item_id, score):
-        relevance = "".join(f"{items.loc[item_id, 'relevance:' + a]:>10.3f} " for a in shown)
+        # NaN: the source does not grade this item (e.g. a movie outside the tag genome).
+        relevance = "".join(f"{items.loc[item_id, 'relevance:' + a]:>10.3f} "
+                            .replace("nan", "  –") for a in shown)
         return f"{step:>4} {strength:>5}  {item_id:<14} {score:>7}  {relevance} " \
                f"{items.loc[item_id, 'name']}"
 
