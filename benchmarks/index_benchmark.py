@@ -23,20 +23,13 @@ from absl import app, flags, logging  # noqa: E402
 
 from tfgrad.retrieval.index import BruteForceIndex, ScannIndex  # noqa: E402
 from tfgrad.retrieval.walk import Walker  # noqa: E402
+from workloads import clustered_unit_vectors, walk_requests  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["10000", "100000", "1000000"], "Catalogue sizes M.")
 flags.DEFINE_integer("dim", 64, "Item vector dimension D.")
 flags.DEFINE_integer("walks", 200, "Single-walk requests timed per index.")
 flags.DEFINE_integer("recall_queries", 1000, "Single searches for recall@10.")
-
-
-def clustered_unit_vectors(num_items, dim, rng):
-    centres = rng.normal(size=(max(num_items // 100, 10), dim)).astype(np.float32)
-    vectors = centres[rng.integers(len(centres), size=num_items)]
-    vectors += 0.5 * rng.normal(size=(num_items, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors
 
 
 def walk_latencies(walker, references, weights):
@@ -59,12 +52,8 @@ def main(argv):
           f"{'speed-up':>9} {'recall@10':>10} {'walk agree':>11}")
     for size in (int(s) for s in FLAGS.sizes):
         item_vectors = clustered_unit_vectors(size, FLAGS.dim, rng)
-        attribute_vectors = np.abs(rng.normal(size=(8, FLAGS.dim))).astype(np.float32) * 0.2
-        references = tf.constant(rng.integers(size, size=FLAGS.walks), tf.int32)
-        weights = np.zeros((FLAGS.walks, 8), np.float32)
-        weights[np.arange(FLAGS.walks), rng.integers(8, size=FLAGS.walks)] = rng.choice(
-            [-1.0, 1.0], FLAGS.walks)
-        weights = tf.constant(weights)
+        attribute_vectors, references, weights = walk_requests(size, FLAGS.walks, FLAGS.dim,
+                                                               rng)
         queries = item_vectors[rng.integers(size, size=FLAGS.recall_queries)] + 0.3 * (
             rng.normal(size=(FLAGS.recall_queries, FLAGS.dim)).astype(np.float32))
 

@@ -22,6 +22,7 @@ from absl import app, flags  # noqa: E402
 
 from tfgrad.retrieval.index import BruteForceIndex, ScannIndex  # noqa: E402
 from tfgrad.retrieval.walk import Walker, pick_distinct, walk_strengths  # noqa: E402
+from workloads import clustered_unit_vectors, walk_requests  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["3000", "100000"], "Catalogue sizes M.")
@@ -29,13 +30,6 @@ flags.DEFINE_integer("dim", 64, "Item vector dimension D.")
 flags.DEFINE_integer("queries", 64, "Walks per batch B.")
 flags.DEFINE_integer("steps", 10, "Walk length N.")
 flags.DEFINE_integer("repeats", 20, "Timed batches per method.")
-
-
-def clustered_unit_vectors(num_items, dim, rng):
-    centres = rng.normal(size=(max(num_items // 100, 10), dim))
-    vectors = centres[rng.integers(len(centres), size=num_items)] + 0.5 * rng.normal(
-        size=(num_items, dim))
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
 def per_step_walk(walker, reference, weights, steps, step_size):
@@ -66,12 +60,8 @@ def main(argv):
           f"{'vs brute':>9} {'recall':>7}")
     for size in (int(s) for s in FLAGS.sizes):
         item_vectors = clustered_unit_vectors(size, FLAGS.dim, rng)
-        attribute_vectors = np.abs(rng.normal(size=(8, FLAGS.dim))).astype(np.float32) * 0.2
-        reference = tf.constant(rng.choice(size, FLAGS.queries, replace=False), tf.int32)
-        weights = np.zeros((FLAGS.queries, 8), np.float32)
-        weights[np.arange(FLAGS.queries), rng.integers(8, size=FLAGS.queries)] = rng.choice(
-            [-1.0, 1.0], FLAGS.queries)
-        weights = tf.constant(weights)
+        attribute_vectors, reference, weights = walk_requests(size, FLAGS.queries, FLAGS.dim,
+                                                              rng)
         brute = Walker(item_vectors, attribute_vectors, BruteForceIndex(item_vectors))
         build_started = time.perf_counter()
         scann = Walker(brute.item_vectors, attribute_vectors, ScannIndex(item_vectors))

@@ -147,15 +147,13 @@ def _compare() -> None:
             model, seconds = _trained_model(config, data)
             name = DISPLAY_NAMES[kind]
             timings.setdefault(name, []).append(seconds)
-            trained = experiment.evaluate_tables(model, config, data, config.eval.index)
-            rows = {table: {name: result} for table, result in trained.items()}
             if position == 0:
-                untrained = experiment.evaluate_tables(experiment.build_model(config, data),
-                                                       config, data, config.eval.index)
-                chance = experiment.chance_tables(config, data)
-                for table in rows:
-                    rows[table][f"untrained {name}"] = untrained[table]
-                    rows[table].update(chance.get(table, {}))
+                # The first model's tables carry the untrained and chance rows, once per seed.
+                rows = experiment.evaluate_model(model, config, data, config.eval.index)
+            else:
+                rows = {table: {name: result} for table, result
+                        in experiment.evaluate_tables(model, config, data,
+                                                      config.eval.index).items()}
             for table, table_rows in experiment.summarize(rows).items():
                 for row, values in table_rows.items():
                     for column, value in values.items():

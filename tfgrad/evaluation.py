@@ -89,6 +89,12 @@ def evaluate_ranking(walker: Walker, test_triples: Triples, num_attributes: int,
             "mrr": metrics.mean_reciprocal_rank(ranks)}
 
 
+def random_ranking(num_items: int, test_triples: Triples, rng: np.random.Generator
+                   ) -> dict[str, float]:
+    """HR@20, HR@50 and MRR of uniformly random scores (the chance row of ranking)."""
+    return ranking_metrics(rng.random((len(test_triples), num_items)), test_triples)
+
+
 def random_walks(num_items: int, references: np.ndarray, steps: int,
                  rng: np.random.Generator) -> np.ndarray:
     """[P, N] random distinct items, never the walk's reference (the chance walk)."""
@@ -213,7 +219,7 @@ def random_baseline(catalogue: Catalogue, test_triples: Triples, steps: int = 10
     """Chance: uniformly random scores for ranking, random distinct items (never the reference)
     as walks, over the same queries as `evaluate_walker`."""
     rng = np.random.default_rng(seed + 1)
-    ranking = ranking_metrics(rng.random((len(test_triples), catalogue.num_items)), test_triples)
+    ranking = random_ranking(catalogue.num_items, test_triples, rng)
     queries = sample_queries(test_triples, max_queries, seed)
     walks = random_walks(catalogue.num_items, queries.reference, steps, rng)
     gradual = metrics.gradual_scores(walk_relevance(catalogue, walks), queries.attribute,

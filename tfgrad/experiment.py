@@ -283,11 +283,8 @@ def chance_tables(config: ExperimentConfig, data: PreparedData) -> dict[str, dic
             "random": evaluation.random_baseline(catalogue, data.test_triples, steps,
                                                  config.eval.max_queries, seed),
             "popularity": evaluation.popularity_baseline(catalogue, data.test_triples)}}
-    random_ranking = evaluation.random_baseline(catalogue, data.test_triples, steps, None, seed) \
-        if catalogue.relevance is not None and not np.isnan(catalogue.relevance).any() else \
-        {**evaluation.ranking_metrics(np.random.default_rng(seed + 1).random(
-            (len(data.test_triples), catalogue.num_items)), data.test_triples)}
-    random_ranking = {name: random_ranking[name] for name in ("hr@20", "hr@50", "mrr")}
+    random_ranking = evaluation.random_ranking(catalogue.num_items, data.test_triples,
+                                               np.random.default_rng(seed + 1))
     tables: dict[str, dict] = {}
     if config.dataset == "movielens":
         gradual = {name: float("nan") for name in ("mgs", "mgs_c", "mgs_r")}
