@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgrad.config import MODEL_KINDS, ModelConfig
+from tfgrad.config import RETRIEVAL_KINDS, ModelConfig
 from tfgrad.data.pipelines import attribute_weights, cgir_training_dataset, triples_dataset
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
 from tfgrad.data.triples import make_triples, split_triples
@@ -74,7 +74,7 @@ def test_word_attribute_tower_is_a_projected_mean_of_word_vectors():
     np.testing.assert_allclose(tower.encode(words, matrix[:1]).numpy(), expected[:1], rtol=1e-5)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", RETRIEVAL_KINDS)
 def test_every_model_exposes_one_item_space(kind, setting):
     model = make(kind, setting)
     catalogue = setting[0]
@@ -96,7 +96,7 @@ def test_every_model_exposes_one_item_space(kind, setting):
         np.testing.assert_allclose(queries[:, step], expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", RETRIEVAL_KINDS)
 def test_losses_are_finite_and_training_lowers_them(kind, setting):
     model = make(kind, setting)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))

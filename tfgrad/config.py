@@ -10,7 +10,11 @@ from typing import Optional
 from tfgrad.data.synthetic import SyntheticCatalogueConfig
 
 
-MODEL_KINDS = ("cgir", "cgir_no_sparse", "cgir_no_vae", "cbir", "dscmr", "tirg")
+RETRIEVAL_KINDS = ("cgir", "cgir_no_sparse", "cgir_no_vae", "cbir", "dscmr", "tirg")
+# DVBPR.md's Table III rows: recommenders of purchases from photos.
+RECOMMENDER_KINDS = ("rand", "poprank", "bprmf", "warp", "fm", "visrank", "vbpr", "dvbpr")
+MODEL_KINDS = RETRIEVAL_KINDS + RECOMMENDER_KINDS
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +22,9 @@ class ModelConfig:
     """Which model and its hyper-parameters (see `tfgrad.models.create_model`).
 
     CGIR and its ablations use everything up to `target_sparsity`; the baselines share
-    latent_dim, hidden_dims and temperature, and add their own terms' settings below.
+    latent_dim, hidden_dims and temperature, and add their own terms' settings below. The
+    recommenders use latent_dim (K), dropout_rate, num_negatives (WARP) and the settings from
+    `regularization` on.
     """
 
     kind: str = "cgir"
@@ -37,13 +43,35 @@ class ModelConfig:
     # DSCMR: weights of the label-space and invariance terms beside matching.
     label_weight: float = 1.0
     invariance_weight: float = 0.1
+    # Recommenders: λ of the MF models' L2 terms; DVBPR's λ_θ and Φ's weight decay.
+    regularization: float = 1e-4
+    user_regularization: float = 1.0
+    weight_decay: float = 1e-3
+    # Φ = CNN-F over image_size px photos, channels × cnn_width (1.0 and 224: the paper's).
+    image_size: int = 64
+    cnn_width: float = 0.125
+    precision: str = "float32"
+    # The product-type CNN whose features VisRank, FM and VBPR use: its feature width and steps.
+    feature_dim: int = 64
+    feature_steps: int = 1500
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model {self.kind!r}; known: {', '.join(MODEL_KINDS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                             f"{self.precision!r}")
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be at least 16 px, got {self.image_size}")
+        if self.cnn_width <= 0:
+            raise ValueError(f"cnn_width must be positive, got {self.cnn_width}")
+
+    @property
+    def is_recommender(self) -> bool:
+        return self.kind in RECOMMENDER_KINDS
 
 
-DATASETS = ("synthetic", "movielens", "hm")
+DATASETS = ("synthetic", "movielens", "hm", "interactions")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +90,14 @@ class RealDataConfig:
       min_rating: MovieLens ratings at or above this are interactions.
       min_user_interactions: users with fewer interactions are dropped.
       min_tag_items: tags on fewer items are dropped.
+      images_dir: item photos (H&M, class-folder or id-folder layout); None: <hm_dir>/images.
+      interactions_path: a user_id,item_id CSV (the "interactions" dataset).
+      label_column: the H&M article column of the product-type labels.
+      max_users: keep only the first this many users (quick runs and tests); None keeps all.
+      visual_features_path: a .npy [M, F] of visual features for VisRank, FM and VBPR; None
+        trains a CNN on the product-type labels and uses its features.
+      visual_feature_ids_path: a text file of the .npy rows' item ids, one per line; None
+        means the rows follow the item ids sorted.
     """
 
     movielens_dir: Optional[str] = None
@@ -73,6 +109,12 @@ class RealDataConfig:
     min_rating: float = 4.0
     min_user_interactions: int = 5
     min_tag_items: int = 2
+    images_dir: Optional[str] = None
+    interactions_path: Optional[str] = None
+    label_column: str = "product_type_name"
+    max_users: Optional[int] = None
+    visual_features_path: Optional[str] = None
+    visual_feature_ids_path: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +148,9 @@ class EvalConfig:
     distinct: bool = True
     max_queries: int = 2000
     index: str = "scann"
+    # Recommenders: sampled negatives of the "sampled" AUC; k of the pictures' top-k.
+    auc_negatives: int = 100
+    top_k: int = 10
 
     def __post_init__(self):
         if self.walk_steps < 2:
@@ -149,9 +194,17 @@ class ExperimentConfig:
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
-        needed = {"movielens": "movielens_dir", "hm": "hm_dir"}.get(self.dataset)
-        if needed and not getattr(self.data, needed):
-            raise ValueError(f"dataset {self.dataset!r} needs --{needed}")
+        needed = {"movielens": ["movielens_dir"], "hm": ["hm_dir"],
+                  "interactions": ["interactions_path", "images_dir"]}.get(self.dataset, [])
+        for field in needed:
+            if not getattr(self.data, field):
+                raise ValueError(f"dataset {self.dataset!r} needs --{field}")
+        if self.model.is_recommender and self.dataset not in ("hm", "interactions"):
+            raise ValueError(f"model {self.model.kind!r} recommends from purchases and photos: "
+                             f"use --dataset=hm or --dataset=interactions")
+        if self.dataset == "interactions" and not self.model.is_recommender:
+            raise ValueError(f"dataset 'interactions' has no attributes to walk: model "
+                             f"{self.model.kind!r} needs --dataset=synthetic, movielens or hm")
 
     def write(self, path: str) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

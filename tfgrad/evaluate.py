@@ -11,6 +11,11 @@ mean ± std over seeds:
   python -m tfgrad.evaluate --flagfile=configs/cgir_movielens.cfg \
       --models=cgir,cbir,dscmr,tirg,cgir_no_vae,cgir_no_sparse --seeds=3 --output=table.json
 
+DVBPR and its baselines (DVBPR.md's Table III) compare the same way, on test AUC:
+
+  python -m tfgrad.evaluate --flagfile=configs/dvbpr_hm.cfg \
+      --models=rand,poprank,bprmf,warp,fm,visrank,vbpr,dvbpr --seeds=3 --output=table.json
+
 Prints Markdown tables and writes them as JSON (--output).
 """
 
@@ -34,7 +39,8 @@ def define_flags() -> None:
     define_experiment_flags()
     flags.DEFINE_list("models", None,
                       "Compare these models (cgir, cgir_no_sparse, cgir_no_vae, cbir, dscmr, "
-                      "tirg), training each in <work_dir>/<model>/seed<k> unless it is there; "
+                      "tirg; or the recommenders rand, poprank, bprmf, warp, fm, visrank, vbpr, "
+                      "dvbpr), training each in <work_dir>/<model>/seed<k> unless it is there; "
                       "without it, evaluate the finished run in --work_dir.")
     flags.DEFINE_integer("seeds", 1, "Seeds per model (seed, seed + 1, ...).")
     flags.DEFINE_string("output", None, "Write the tables as JSON here.")
@@ -116,9 +122,33 @@ def _trained_model(config, data):
     return experiment.train_model(config, data)
 
 
+def _write_output(content: dict) -> None:
+    os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
+    with open(FLAGS.output, "w") as f:
+        json.dump(content, f, indent=2)
+
+
+def _compare_recommenders(base) -> None:
+    from tfgrad import recommendation
+
+    started = time.perf_counter()
+    collected = recommendation.compare(base, FLAGS.models, FLAGS.seeds)
+    rows = {row: {column: mean_and_std(values) for column, values in columns.items()}
+            for row, columns in collected.items()}
+    seconds = time.perf_counter() - started
+    print(f"\ntest AUC ({FLAGS.seeds} seed(s)):\n")
+    print(format_comparison(rows, recommendation.AUC_COLUMNS))
+    print(f"\ntotal {seconds / 60:.1f} min; training seconds per model: " + ", ".join(
+        f"{row} {values['train_seconds']['mean']:.0f}" for row, values in rows.items()
+        if not np.isnan(values["train_seconds"]["mean"])))
+    if FLAGS.output:
+        _write_output({"tables": {"auc": rows}, "seconds": seconds,
+                       "config": dataclasses.asdict(base), "seeds": FLAGS.seeds})
+
+
 def _compare() -> None:
     from tfgrad import experiment
-    from tfgrad.config import MODEL_KINDS
+    from tfgrad.config import MODEL_KINDS, RECOMMENDER_KINDS
     from tfgrad.models import DISPLAY_NAMES
 
     unknown = [kind for kind in FLAGS.models if kind not in MODEL_KINDS]
@@ -127,7 +157,14 @@ def _compare() -> None:
                          f"{', '.join(MODEL_KINDS)}")
     if FLAGS.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {FLAGS.seeds}")
+    recommenders = [kind in RECOMMENDER_KINDS for kind in FLAGS.models]
+    if any(recommenders) and not all(recommenders):
+        raise ValueError("--models mixes recommenders (rand, poprank, bprmf, warp, fm, visrank, "
+                         "vbpr, dvbpr) with walk retrieval models; compare them separately")
     base = experiment_config_from_flags(FLAGS)
+    if all(recommenders):
+        _compare_recommenders(base)
+        return
     collected: dict[str, dict[str, dict[str, list]]] = {}
     timings: dict[str, list] = {}
     started = time.perf_counter()
@@ -173,11 +210,8 @@ def _compare() -> None:
         f"{name} {np.nanmean(values):.0f}" for name, values in timings.items()
         if not np.isnan(values).all()))
     if FLAGS.output:
-        os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
-        with open(FLAGS.output, "w") as f:
-            json.dump({"tables": tables, "seconds": seconds,
-                       "train_seconds": timings,
-                       "config": dataclasses.asdict(base), "seeds": FLAGS.seeds}, f, indent=2)
+        _write_output({"tables": tables, "seconds": seconds, "train_seconds": timings,
+                       "config": dataclasses.asdict(base), "seeds": FLAGS.seeds})
 
 
 @cli.guarded

@@ -7,7 +7,7 @@ needs a chance row, since on small pools MGS can sit near chance for any model.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -238,12 +238,11 @@ def popularity_baseline(catalogue: Catalogue, test_triples: Triples) -> dict:
             **{name: float("nan") for name in ("mgs", "mgs_c", "mgs_r", "ind")}}
 
 
-def format_table(rows: dict[str, dict]) -> str:
+def format_table(rows: dict[str, dict], columns: Sequence[str] = METRIC_NAMES) -> str:
     """A Markdown table of `rows` (model name -> metrics), NaN shown as '–'."""
-    header = "| model | " + " | ".join(name.upper() for name in METRIC_NAMES) + " |"
-    lines = [header, "|---" * (len(METRIC_NAMES) + 1) + "|"]
+    header = "| model | " + " | ".join(name.upper() for name in columns) + " |"
+    lines = [header, "|---" * (len(columns) + 1) + "|"]
     for model, values in rows.items():
-        cells = ["–" if np.isnan(values[name]) else f"{values[name]:.4f}"
-                 for name in METRIC_NAMES]
+        cells = ["–" if np.isnan(values[name]) else f"{values[name]:.4f}" for name in columns]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -173,7 +173,7 @@ def build_model(config: ExperimentConfig, data: PreparedData) -> RetrievalModel:
     return create_model(config.model, data.catalogue, data.word_vectors)
 
 
-def _check_work_dir(config: ExperimentConfig) -> None:
+def check_work_dir(config: ExperimentConfig) -> None:
     """Refuses to resume a work dir written by a different configuration."""
     path = os.path.join(config.work_dir, CONFIG_FILE)
     if os.path.exists(path):
@@ -388,7 +388,7 @@ def train_model(config: ExperimentConfig, data: PreparedData,
                 ) -> tuple[RetrievalModel, float]:
     """Trains (or resumes) the configured model in config.work_dir; returns it and the
     training seconds."""
-    _check_work_dir(config)
+    check_work_dir(config)
     keras.utils.set_random_seed(config.train.seed)
     strategy = get_strategy(config.train.strategy)
     with strategy.scope():
@@ -410,6 +410,10 @@ def run(config: ExperimentConfig, callbacks: Sequence[keras.callbacks.Callback] 
     Returns:
       {"rows": the main table, "tables": every table, "export_path", "train_seconds"}.
     """
+    if config.model.is_recommender:
+        from tfgrad import recommendation
+
+        return recommendation.run(config, callbacks, export)
     data = prepare_data(config) if data is None else data
     model, train_seconds = train_model(config, data, callbacks)
     tables = _EvaluationLogger(config, data, config.eval.index)(model, config.train.steps)

@@ -43,14 +43,14 @@ _INPUT_SIGNATURE = [
 ]
 
 
-def _string_to_index_table(keys) -> tf.lookup.StaticHashTable:
+def string_to_index_table(keys) -> tf.lookup.StaticHashTable:
     keys = tf.constant(list(keys), tf.string)
     return tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(keys, tf.range(tf.size(keys), dtype=tf.int32)),
         default_value=-1)
 
 
-def _check(condition, message: str, values) -> tf.Operation:
+def check_input(condition, message: str, values) -> tf.Operation:
     # A failed Assert raises InvalidArgumentError with these strings. Callers put the search
     # under control dependencies of every check, so no op sees invalid input before they run.
     return tf.debugging.Assert(condition, [message, values], summarize=20)
@@ -72,12 +72,13 @@ class WalkServingModule(tf.Module):
         item_vectors = as_constant_variable(item_vectors, "item_vectors")
         self.exact = Walker(item_vectors, attribute_vectors, BruteForceIndex(item_vectors),
                             composer)
-        self.item_lookup = _string_to_index_table(item_ids)
-        self.attribute_lookup = _string_to_index_table(attributes)
+        self.item_lookup = string_to_index_table(item_ids)
+        self.attribute_lookup = string_to_index_table(attributes)
         self.item_ids = tf.Variable(list(item_ids), dtype=tf.string, trainable=False)
         self.item_names = tf.Variable(list(item_names), dtype=tf.string, trainable=False)
         self.num_attributes = len(attributes)
         self.step_size = float(step_size)
+        self.with_scann = with_scann
         self.walk_exact = tf.function(
             lambda *inputs: self._walk(self.exact, *inputs), input_signature=_INPUT_SIGNATURE)
         if with_scann:
@@ -95,28 +96,28 @@ class WalkServingModule(tf.Module):
     def parse_request(self, item, attribute, direction):
         """Strings -> (reference [B] int32, attribute_weights [B, T]); invalid input fails."""
         batch_size = tf.shape(item)[0]
-        checks = [_check(tf.equal(tf.shape(attribute)[0], batch_size) & tf.equal(
+        checks = [check_input(tf.equal(tf.shape(attribute)[0], batch_size) & tf.equal(
             tf.shape(direction)[0], batch_size),
             "item, attribute and direction must have the same length; got lengths",
             tf.stack([batch_size, tf.shape(attribute)[0], tf.shape(direction)[0]]))]
         reference = self.item_lookup.lookup(item)
-        checks.append(_check(tf.reduce_all(reference >= 0), "unknown item id(s):",
+        checks.append(check_input(tf.reduce_all(reference >= 0), "unknown item id(s):",
                              tf.boolean_mask(item, reference < 0)))
 
         words = tf.strings.strip(tf.strings.split(attribute, ","))
         moves = tf.strings.lower(tf.strings.strip(tf.strings.split(direction, ",")))
-        checks.append(_check(
+        checks.append(check_input(
             tf.reduce_all(tf.equal(words.row_lengths(), moves.row_lengths())),
             "each attribute needs one direction (comma-separated, same count); attributes:",
             attribute))
-        checks.append(_check(
+        checks.append(check_input(
             tf.reduce_all(words.row_lengths() > 0) & tf.reduce_all(words.values != ""),
             "empty attribute in:", attribute))
         attribute_index = self.attribute_lookup.lookup(words.values)
-        checks.append(_check(tf.reduce_all(attribute_index >= 0), "unknown attribute(s):",
+        checks.append(check_input(tf.reduce_all(attribute_index >= 0), "unknown attribute(s):",
                              tf.boolean_mask(words.values, attribute_index < 0)))
         is_more, is_less = tf.equal(moves.values, "more"), tf.equal(moves.values, "less")
-        checks.append(_check(tf.reduce_all(is_more | is_less),
+        checks.append(check_input(tf.reduce_all(is_more | is_less),
                              "direction must be more or less, got:",
                              tf.boolean_mask(moves.values, ~(is_more | is_less))))
         with tf.control_dependencies(checks):
@@ -128,7 +129,7 @@ class WalkServingModule(tf.Module):
 
     def _walk(self, walker: Walker, item, attribute, direction, steps):
         reference, weights = self.parse_request(item, attribute, direction)
-        steps_check = _check((steps >= 1) & (steps < walker.num_items),
+        steps_check = check_input((steps >= 1) & (steps < walker.num_items),
                              f"steps must be in 1..{walker.num_items - 1}, got", steps)
         with tf.control_dependencies([steps_check]):
             walk = walker.walk(reference, weights, tf.identity(steps), self.step_size)
@@ -148,31 +149,43 @@ def next_version(base_path: str) -> int:
     return max(versions, default=0) + 1
 
 
-def _write_extras(path: str, catalogue: Catalogue, metadata: dict) -> None:
-    extra = os.path.join(path, EXTRA_DIR)
-    os.makedirs(extra, exist_ok=True)
+def items_table(catalogue: Catalogue) -> pd.DataFrame:
+    """The items.tsv of a walk export: ids, names and true relevance where the data has it."""
     items = pd.DataFrame({"item_id": catalogue.item_ids, "name": catalogue.item_names})
     if catalogue.relevance is not None:
         relevance = pd.DataFrame(np.round(catalogue.relevance, 4), columns=[
             RELEVANCE_PREFIX + attribute for attribute in catalogue.attributes])
         items = pd.concat([items, relevance], axis=1)
+    return items
+
+
+def _write_extras(path: str, items: pd.DataFrame, metadata: dict) -> None:
+    extra = os.path.join(path, EXTRA_DIR)
+    os.makedirs(extra, exist_ok=True)
     items.to_csv(os.path.join(extra, ITEMS_FILE), sep="\t", index=False)
     with open(os.path.join(extra, METADATA_FILE), "w") as f:
         json.dump(metadata, f, indent=2)
 
 
-def save_versioned(module: WalkServingModule, base_path: str, catalogue: Catalogue,
-                   metadata: dict) -> str:
+def save_versioned(module: tf.Module, base_path: str, items, metadata: dict) -> str:
     """Saves to `<base_path>/<next version>` atomically: a server watching base_path never
-    sees a half-written version."""
+    sees a half-written version.
+
+    Args:
+      module: a serving module with `signatures()` and `with_scann` (whether a signature holds
+        ScaNN ops).
+      items: the Catalogue, or the items.tsv table, written to assets.extra/.
+    """
     version = next_version(base_path)
     final_path = os.path.join(base_path, str(version))
     staging_path = os.path.join(base_path, f".staging-{version}-{os.getpid()}")
     shutil.rmtree(staging_path, ignore_errors=True)
     tf.saved_model.save(module, staging_path, signatures=module.signatures(),
                         options=tf.saved_model.SaveOptions(
-                            namespace_whitelist=["Scann"] if hasattr(module, "walk") else None))
-    _write_extras(staging_path, catalogue, {**metadata, "version": version,
+                            namespace_whitelist=["Scann"] if module.with_scann else None))
+    if isinstance(items, Catalogue):
+        items = items_table(items)
+    _write_extras(staging_path, items, {**metadata, "version": version,
                                             "signatures": sorted(module.signatures())})
     os.rename(staging_path, final_path)
     return final_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from tfgrad.config import (DATASETS, MODEL_KINDS, EvalConfig, ExperimentConfig, ModelConfig,
+from tfgrad.config import (DATASETS, MODEL_KINDS, PRECISIONS, EvalConfig, ExperimentConfig, ModelConfig,
                            RealDataConfig, TrainConfig)
 from tfgrad.data.synthetic import SyntheticCatalogueConfig
 from tfgrad.distribute import STRATEGIES
@@ -25,7 +25,8 @@ def define_experiment_flags() -> None:
     # Data.
     flags.DEFINE_enum("dataset", experiment.dataset, list(DATASETS),
                       "Catalogue source; 'synthetic' is generated, nothing to download; "
-                      "'movielens' and 'hm' read a public download (--movielens_dir, --hm_dir).")
+                      "'movielens' and 'hm' read a public download (--movielens_dir, --hm_dir); "
+                      "'interactions' (recommenders) reads --interactions_path and --images_dir.")
     flags.DEFINE_string("movielens_dir", real.movielens_dir,
                         "MovieLens folder: ratings.csv / ratings.dat / u.data, movies, tags.")
     flags.DEFINE_string("genome_dir", real.genome_dir,
@@ -43,6 +44,20 @@ def define_experiment_flags() -> None:
                          "Real data: users with fewer interactions are dropped.")
     flags.DEFINE_integer("min_tag_items", real.min_tag_items,
                          "Real data: tags on fewer items are dropped.")
+    flags.DEFINE_string("images_dir", real.images_dir,
+                        "Item photos: H&M layout (<3 digits>/<id>.jpg), class folders "
+                        "(<class>/<id>.jpg) or one folder (<id>.jpg); default <hm_dir>/images.")
+    flags.DEFINE_string("interactions_path", real.interactions_path,
+                        "Dataset 'interactions': a CSV with user_id,item_id columns.")
+    flags.DEFINE_string("label_column", real.label_column,
+                        "H&M article column of the product-type labels (feature CNN).")
+    flags.DEFINE_integer("max_users", real.max_users,
+                         "Recommenders: keep the first this many users (quick runs).")
+    flags.DEFINE_string("visual_features_path", real.visual_features_path,
+                        "A .npy [items, F] of visual features for visrank, fm and vbpr; default: "
+                        "train a CNN on the product-type labels and use its features.")
+    flags.DEFINE_string("visual_feature_ids_path", real.visual_feature_ids_path,
+                        "The item id of each .npy row, one per line; default: sorted item ids.")
     flags.DEFINE_integer("num_items", synthetic.num_items, "Synthetic catalogue: items M.")
     flags.DEFINE_integer("num_users", synthetic.num_users, "Synthetic catalogue: users N.")
     flags.DEFINE_integer("num_attributes", synthetic.num_attributes,
@@ -63,7 +78,8 @@ def define_experiment_flags() -> None:
     # Model.
     flags.DEFINE_enum("model", model.kind, list(MODEL_KINDS),
                       "cgir, its ablations (cgir_no_sparse, cgir_no_vae) or a baseline "
-                      "(cbir, dscmr, tirg).")
+                      "(cbir, dscmr, tirg); or a recommender of purchases from photos: dvbpr "
+                      "and its baselines (rand, poprank, bprmf, warp, fm, visrank, vbpr).")
     flags.DEFINE_integer("latent_dim", model.latent_dim, "D of item table and attribute codes.")
     flags.DEFINE_list("hidden_dims", [str(d) for d in model.hidden_dims],
                       "VAE encoder hidden sizes, comma-separated.")
@@ -76,10 +92,25 @@ def define_experiment_flags() -> None:
     flags.DEFINE_float("sparsity_weight", model.sparsity_weight, "λ_sparse (0: w/o Sparse).")
     flags.DEFINE_float("target_sparsity", model.target_sparsity, "ρ of the sparsity loss.")
     flags.DEFINE_integer("num_negatives", model.num_negatives,
-                         "CBIR: sampled non-targets per triple.")
+                         "CBIR: sampled non-targets per triple; WARP: negatives per positive.")
     flags.DEFINE_float("label_weight", model.label_weight, "DSCMR: label-space loss weight.")
     flags.DEFINE_float("invariance_weight", model.invariance_weight,
                        "DSCMR: invariance loss weight.")
+    flags.DEFINE_float("regularization", model.regularization,
+                       "BPR-MF, WARP, FM, VBPR: λ of the L2 terms.")
+    flags.DEFINE_float("user_regularization", model.user_regularization, "DVBPR: λ_θ.")
+    flags.DEFINE_float("weight_decay", model.weight_decay, "DVBPR: weight decay of Φ.")
+    flags.DEFINE_integer("image_size", model.image_size,
+                         "Photo size for the CNNs (224: DVBPR's CNN-F as in the paper).")
+    flags.DEFINE_float("cnn_width", model.cnn_width,
+                       "CNN-F channel multiplier (1.0: the paper's 64/256/4096).")
+    flags.DEFINE_enum("precision", model.precision, list(PRECISIONS),
+                      "CNN compute precision; mixed_float16 for GPUs, mixed_bfloat16 for CPUs "
+                      "and TPUs that have it.")
+    flags.DEFINE_integer("feature_dim", model.feature_dim,
+                         "Width of the product-type CNN's features (visrank, fm, vbpr).")
+    flags.DEFINE_integer("feature_steps", model.feature_steps,
+                         "Training steps of the product-type CNN.")
     # Training.
     flags.DEFINE_integer("steps", train.steps, "Training steps.")
     flags.DEFINE_integer("checkpoint_every", train.checkpoint_every,
@@ -101,6 +132,10 @@ def define_experiment_flags() -> None:
                          "Walk queries evaluated (a seeded sample of the held-out ones).")
     flags.DEFINE_enum("index", evaluation.index, ["scann", "brute_force"],
                       "Index used by the final evaluation.")
+    flags.DEFINE_integer("auc_negatives", evaluation.auc_negatives,
+                         "Recommenders: sampled negatives per user of the 'sampled' AUC.")
+    flags.DEFINE_integer("top_k", evaluation.top_k,
+                         "Recommenders: recommendations per user in the pictures.")
 
 
 def experiment_config_from_flags(values: flags.FlagValues) -> ExperimentConfig:
@@ -123,7 +158,10 @@ def experiment_config_from_flags(values: flags.FlagValues) -> ExperimentConfig:
             soft_attributes_path=values.soft_attributes_path, hm_dir=values.hm_dir,
             hm_tag_columns=tuple(values.hm_tag_columns), min_rating=values.min_rating,
             min_user_interactions=values.min_user_interactions,
-            min_tag_items=values.min_tag_items),
+            min_tag_items=values.min_tag_items, images_dir=values.images_dir,
+            interactions_path=values.interactions_path, label_column=values.label_column,
+            max_users=values.max_users, visual_features_path=values.visual_features_path,
+            visual_feature_ids_path=values.visual_feature_ids_path),
         glove_path=values.glove_path, max_pairs=values.max_pairs,
         test_fraction=values.test_fraction,
         model=ModelConfig(
@@ -132,7 +170,11 @@ def experiment_config_from_flags(values: flags.FlagValues) -> ExperimentConfig:
             temperature=values.temperature, beta=values.beta,
             alignment_weight=values.alignment_weight, sparsity_weight=values.sparsity_weight,
             target_sparsity=values.target_sparsity, num_negatives=values.num_negatives,
-            label_weight=values.label_weight, invariance_weight=values.invariance_weight),
+            label_weight=values.label_weight, invariance_weight=values.invariance_weight,
+            regularization=values.regularization,
+            user_regularization=values.user_regularization, weight_decay=values.weight_decay,
+            image_size=values.image_size, cnn_width=values.cnn_width, precision=values.precision,
+            feature_dim=values.feature_dim, feature_steps=values.feature_steps),
         train=TrainConfig(
             steps=values.steps, checkpoint_every=values.checkpoint_every,
             eval_every=values.eval_every, user_batch_size=values.user_batch_size,
@@ -140,5 +182,6 @@ def experiment_config_from_flags(values: flags.FlagValues) -> ExperimentConfig:
             strategy=values.strategy, seed=values.seed),
         eval=EvalConfig(
             walk_steps=values.walk_steps, step_size=values.step_size, distinct=values.distinct,
-            max_queries=values.max_eval_queries, index=values.index),
+            max_queries=values.max_eval_queries, index=values.index,
+            auc_negatives=values.auc_negatives, top_k=values.top_k),
     )

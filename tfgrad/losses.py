@@ -10,7 +10,7 @@ optimizer sums across replicas are scaled correctly. The sparsity losses are the
 they are statistics *of a batch of words* (a mean activation), so they return a scalar for the
 batch they are given, and the caller scales it (e.g. by `1 / num_replicas_in_sync`).
 
-Equations are those of /work/shared/design/CGIR.md, section "Model".
+Equations are those of /work/shared/design/CGIR.md, section "Model", and DVBPR.md.
 """
 
 import tensorflow as tf
@@ -23,6 +23,7 @@ __all__ = [
     "partial_sparsity_loss",
     "sparsity_loss",
     "bpr_loss",
+    "warp_loss",
     "binary_matching_loss",
     "batch_softmax_loss",
     "label_space_loss",
@@ -168,6 +169,39 @@ def bpr_loss(positive_scores, negative_scores):
     positive_scores = tf.convert_to_tensor(positive_scores)
     negative_scores = tf.cast(negative_scores, positive_scores.dtype)
     return tf.nn.softplus(negative_scores - positive_scores)
+
+
+def warp_loss(positive_scores, negative_scores, num_items):
+    """WARP (weighted approximate-rank pairwise) loss, with Q negatives sampled at once.
+
+    The first sampled negative that violates the margin, s⁻ > s⁺ − 1, found after n draws,
+    estimates the positive's rank as r = ⌊(M − 1) / n⌋; the hinge on that negative is weighted
+    by L(r) = Σ_{k=1}^{r} 1/k, so positives ranked low get large updates:
+
+        warp = L(r) · max(0, 1 − s⁺ + s⁻_first)
+
+    and 0 when no sampled negative violates the margin. L(r) is computed as ψ(r + 1) + γ_Euler
+    and carries no gradient.
+
+    Args:
+      positive_scores: float tensor [B].
+      negative_scores: float tensor [B, Q], scores of Q sampled negatives (in draw order).
+      num_items: M, the number of items a positive is ranked among.
+
+    Returns:
+      Float tensor [B].
+    """
+    positive_scores = tf.convert_to_tensor(positive_scores)
+    negative_scores = tf.cast(negative_scores, positive_scores.dtype)
+    hinges = 1.0 - positive_scores[:, None] + negative_scores
+    violates = hinges > 0
+    first = tf.argmax(tf.cast(violates, tf.int32), axis=1, output_type=tf.int32)
+    any_violation = tf.reduce_any(violates, axis=1)
+    draws = tf.cast(first + 1, positive_scores.dtype)
+    rank = tf.floor((tf.cast(num_items, positive_scores.dtype) - 1.0) / draws)
+    weight = tf.stop_gradient(tf.math.digamma(rank + 1.0) + 0.5772156649015329)
+    hinge = tf.gather(hinges, first, batch_dims=1)
+    return tf.where(any_violation, weight * hinge, tf.zeros_like(hinge))
 
 
 def binary_matching_loss(positive_logits, negative_logits):

@@ -1,8 +1,10 @@
-"""Pure NumPy evaluation metrics for CGIR (retrieval ranks, gradual-walk quality, independence).
+"""Pure NumPy evaluation metrics: CGIR's (retrieval ranks, gradual-walk quality, independence)
+and DVBPR's AUC.
 
 Inputs are NumPy arrays (or anything `np.asarray` accepts) and outputs are Python floats or
 NumPy arrays; nothing here touches TensorFlow. Every metric is vectorised over queries, walks
-and items. The definitions are those of /work/shared/design/CGIR.md, section "Metrics".
+and items. The definitions are those of /work/shared/design/CGIR.md, section "Metrics", and
+DVBPR.md, "Protocol".
 
 Invalid input (wrong shapes, out-of-range ids, directions other than ±1, walks too short to
 have a step, NaN values) raises `ValueError` naming the offending value rather than returning a
@@ -19,6 +21,8 @@ __all__ = [
     "restrictiveness",
     "gradual_scores",
     "independence_level",
+    "user_auc",
+    "sample_negatives",
 ]
 
 
@@ -393,3 +397,65 @@ def independence_level(item_vectors):
     correlation = np.clip(unit.T @ unit, -1.0, 1.0)  # [D, D]
     off_diagonal = np.abs(correlation).sum() - np.abs(np.diag(correlation)).sum()
     return float(1.0 - off_diagonal / (num_dims * (num_dims - 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# Recommendation: AUC (DVBPR.md, Protocol).
+
+
+def user_auc(positive_scores, negative_scores, negative_mask=None):
+    """Each user's AUC: the share of their negatives scored below their positive.
+
+        AUC_u = 1/|D_u| Σ_{j ∈ D_u} (1[x_{u,i} > x_{u,j}] + ½·1[x_{u,i} = x_{u,j}])
+
+    DVBPR.md's definition counts only 1[x_{u,i} > x_{u,j}]; ties count half here (the
+    Mann–Whitney AUC), which is the same for any model whose scores differ, and keeps PopRank
+    — whose never-bought items all tie at 0 — at its rank rather than at 0.
+
+    Args:
+      positive_scores: float array [U], x_{u,i} of each user's held-out item.
+      negative_scores: float array [U, J], scores of candidate negatives.
+      negative_mask: bool array [U, J] or None, which candidates are negatives (e.g. not the
+        user's train / validation / test items); None counts every column.
+
+    Returns:
+      float64 array [U]; NaN for a user with no negative.
+    """
+    positive_scores = np.asarray(positive_scores, dtype=np.float64)
+    negative_scores = np.asarray(negative_scores, dtype=np.float64)
+    if positive_scores.ndim != 1 or negative_scores.ndim != 2 or (
+            len(positive_scores) != len(negative_scores)):
+        raise ValueError(f"positive_scores must be [U] and negative_scores [U, J]; got shapes "
+                         f"{positive_scores.shape} and {negative_scores.shape}")
+    if np.isnan(positive_scores).any() or np.isnan(negative_scores).any():
+        raise ValueError("scores contain NaN")
+    if negative_mask is None:
+        negative_mask = np.ones(negative_scores.shape, dtype=bool)
+    negative_mask = np.asarray(negative_mask, dtype=bool)
+    if negative_mask.shape != negative_scores.shape:
+        raise ValueError(f"negative_mask has shape {negative_mask.shape}, negative_scores "
+                         f"{negative_scores.shape}")
+    below = ((negative_scores < positive_scores[:, None]) & negative_mask).sum(axis=1)
+    tied = ((negative_scores == positive_scores[:, None]) & negative_mask).sum(axis=1)
+    count = negative_mask.sum(axis=1)
+    return np.where(count > 0, (below + 0.5 * tied) / np.maximum(count, 1), np.nan)
+
+
+def sample_negatives(excluded, num_items, num_negatives, rng):
+    """[U, num_negatives] items drawn uniformly, without replacement, from the items each user
+    has not interacted with (`excluded[u]`), as the DVBPR authors' code evaluates AUC.
+
+    Args:
+      excluded: a sequence of U int arrays, each user's items that are not negatives.
+      num_items: M.
+      num_negatives: J; fewer than J allowed items is an error.
+      rng: a NumPy Generator.
+    """
+    negatives = np.empty((len(excluded), num_negatives), dtype=np.int64)
+    for user, items in enumerate(excluded):
+        allowed = np.setdiff1d(np.arange(num_items), items, assume_unique=False)
+        if len(allowed) < num_negatives:
+            raise ValueError(f"user {user} has {len(allowed)} negatives, fewer than "
+                             f"{num_negatives} to sample")
+        negatives[user] = rng.choice(allowed, size=num_negatives, replace=False)
+    return negatives

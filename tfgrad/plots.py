@@ -56,3 +56,47 @@ def walk_relevance_png(relevance: np.ndarray, walked_attribute: Sequence[int],
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def recommendation_grid_png(images: np.ndarray, purchased: Sequence[np.ndarray],
+                            recommended: np.ndarray, hits: Sequence[np.ndarray] = (),
+                            titles: Sequence[str] = ()) -> bytes:
+    """Two rows per user: what they bought, then their top-k recommendations (left to right,
+    best first); a recommendation framed in green is the user's held-out purchase.
+
+    Args:
+      images: [M, S, S, 3] uint8 item photos.
+      purchased: per user, the bought items to show.
+      recommended: [U, k] recommended items.
+      hits: per user, [k] bool, which recommendations are the held-out item.
+      titles: per user, a label.
+    """
+    num_users, top_k = recommended.shape
+    columns = max(top_k, max((len(items) for items in purchased), default=0))
+    figure, axes = plt.subplots(2 * num_users, columns, squeeze=False,
+                                figsize=(1.1 * columns, 2.5 * num_users))
+    for user in range(num_users):
+        for row, items in ((2 * user, purchased[user][:columns]),
+                           (2 * user + 1, recommended[user])):
+            for column, axis in enumerate(axes[row]):
+                axis.set_xticks([])
+                axis.set_yticks([])
+                for spine in axis.spines.values():
+                    spine.set_visible(False)
+                if column >= len(items):
+                    continue
+                axis.imshow(images[items[column]])
+                if row % 2 and len(hits) > user and hits[user][column]:
+                    for spine in axis.spines.values():
+                        spine.set_visible(True)
+                        spine.set_color("tab:green")
+                        spine.set_linewidth(3)
+            label = "bought" if row % 2 == 0 else f"top {top_k}"
+            if row % 2 == 0 and user < len(titles):
+                label = f"{titles[user]}\n{label}"
+            axes[row][0].set_ylabel(label, fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -23,9 +23,17 @@ def main(argv: list[str]) -> None:
 
     config = experiment_config_from_flags(FLAGS)
     result = experiment.run(config, export=FLAGS.export)
-    print(f"\n{config.name}: trained {config.train.steps} steps in "
-          f"{result['train_seconds']:.1f} s; metrics on held-out triples:\n")
-    print(format_table(result["rows"]))
+    if config.model.is_recommender:
+        from tfgrad.recommendation import AUC_COLUMNS
+
+        print(f"\n{config.name}: trained {config.train.steps} steps in "
+              f"{result['train_seconds']:.1f} s; selected step {result['selected']['step']} "
+              f"(best validation AUC); test AUC:\n")
+        print(format_table(result["rows"], AUC_COLUMNS))
+    else:
+        print(f"\n{config.name}: trained {config.train.steps} steps in "
+              f"{result['train_seconds']:.1f} s; metrics on held-out triples:\n")
+        print(format_table(result["rows"]))
     print(f"\nwork dir: {config.work_dir}  (tensorboard --logdir {config.work_dir}/logs)")
     if result["export_path"]:
         print(f"exported: {result['export_path']}")

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from typing import Callable, Optional, Sequence
 
 import keras
@@ -86,6 +87,9 @@ def train(model: keras.Model, dataset: tf.data.Dataset, config: TrainConfig, wor
         all_callbacks.append(PeriodicCallback(
             evaluate, max(config.eval_every // steps_per_epoch, 1), steps_per_epoch, epochs))
     all_callbacks.extend(callbacks)
+    # Keras warns that fit's default shuffle=True does not apply to a tf.data.Dataset; every
+    # tfgrad pipeline shuffles itself.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks,
               verbose=0)
     return model

@@ -21,7 +21,7 @@ DEFAULT_TAG_COLUMNS = ("colour_group_name", "graphical_appearance_name",
                        "perceived_colour_value_name", "product_type_name")
 
 
-def _read(directory: str, name: str, columns: Sequence[str]) -> pd.DataFrame:
+def read_columns(directory: str, name: str, columns: Sequence[str]) -> pd.DataFrame:
     path = os.path.join(directory, name)
     if not os.path.exists(path):
         raise FileNotFoundError(f"H&M file {path!r} is missing")
@@ -44,8 +44,8 @@ def load_hm(directory: str, tag_columns: Sequence[str] = DEFAULT_TAG_COLUMNS,
     `tag_columns` (lower case); values on fewer than `min_tag_items` items are dropped, and so
     their items have no tag in that column. `attribute_columns` records each tag's column.
     """
-    articles = _read(directory, "articles.csv", ["article_id", "prod_name", *tag_columns])
-    purchases = _read(directory, "transactions_train.csv", ["customer_id", "article_id"])
+    articles = read_columns(directory, "articles.csv", ["article_id", "prod_name", *tag_columns])
+    purchases = read_columns(directory, "transactions_train.csv", ["customer_id", "article_id"])
     purchases = purchases[purchases.article_id.isin(set(articles.article_id))]
     customer_ids, article_ids, interactions = index_interactions(
         purchases.customer_id, purchases.article_id, min_user_interactions)

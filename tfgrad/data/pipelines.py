@@ -1,4 +1,5 @@
-"""tf.data input pipelines: user interaction rows and alignment triples, zipped per step."""
+"""tf.data input pipelines: user interaction rows and alignment triples, zipped per step (CGIR);
+(user, bought item, sampled item) triples with their photos (the recommenders)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,61 @@ def attribute_weights(attributes: np.ndarray, directions: np.ndarray, num_attrib
     weights = np.zeros((len(attributes), num_attributes), dtype=np.float32)
     weights[np.arange(len(attributes)), attributes] = directions
     return weights
+
+
+def bpr_triples_dataset(train: np.ndarray, num_items: int, batch_size: int, seed: int,
+                        num_negatives: int = 1, images: Optional[np.ndarray] = None
+                        ) -> tf.data.Dataset:
+    """Endless batches of {"user", "positive", "negative"} int64 [B] (BPR's (u, i, j)).
+
+    Negatives are drawn uniformly from the items the user did not buy in training. With
+    `num_negatives` > 1 batches also carry "negatives" [B, Q] ("negative" is their first
+    column), for WARP. With `images` ([M, S, S, 3] uint8, the decoded photo table), batches
+    carry "positive_image" and "negative_image", normalised to [-1, 1].
+    """
+    if not len(train):
+        raise ValueError("no training purchases")
+    num_users = int(train[:, 0].max()) + 1
+    bought = [np.unique(train[train[:, 0] == user, 1]) for user in range(num_users)]
+    if min(num_items - len(items) for items in bought) < 1:
+        raise ValueError("a user bought every item: no negative to sample")
+    # Row u holds b_k - k for u's sorted purchases b_k (padded with num_items): the r-th item
+    # u did not buy is r + #{k : b_k - k <= r}, an exact draw without rejection.
+    width = max(len(items) for items in bought)
+    shifted = np.full((num_users, width), num_items, dtype=np.int64)
+    for user, items in enumerate(bought):
+        shifted[user, :len(items)] = items - np.arange(len(items))
+    shifted = tf.constant(shifted)
+    allowed = tf.constant([num_items - len(items) for items in bought], dtype=tf.int64)
+
+    def add_negatives(batch, step_seed):
+        users = batch["user"]
+        uniform = tf.random.stateless_uniform(tf.stack([tf.shape(users)[0], num_negatives]),
+                                              step_seed, dtype=tf.float64)
+        ranks = tf.cast(tf.floor(uniform * tf.cast(tf.gather(allowed, users)[:, None],
+                                                    tf.float64)), tf.int64)
+        skipped = tf.reduce_sum(tf.cast(
+            tf.gather(shifted, users)[:, :, None] <= ranks[:, None, :], tf.int64), axis=1)
+        negatives = ranks + skipped
+        batch = {**batch, "negative": negatives[:, 0]}
+        if num_negatives > 1:
+            batch["negatives"] = negatives
+        return batch
+
+    dataset = (tf.data.Dataset.from_tensor_slices({"user": train[:, 0].astype(np.int64),
+                                                   "positive": train[:, 1].astype(np.int64)})
+               .shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
+               .repeat()
+               .batch(batch_size, drop_remainder=True))
+    seeds = tf.data.Dataset.counter().map(lambda step: tf.stack([tf.cast(seed, tf.int64), step]))
+    dataset = tf.data.Dataset.zip(dataset, seeds).map(add_negatives,
+                                                      num_parallel_calls=tf.data.AUTOTUNE)
+    if images is not None:
+        from tfgrad.data.images import normalize_images
+
+        table = tf.constant(images)
+        dataset = dataset.map(lambda batch: {
+            **batch, "positive_image": normalize_images(tf.gather(table, batch["positive"])),
+            "negative_image": normalize_images(tf.gather(table, batch["negative"]))},
+            num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

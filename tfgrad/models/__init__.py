@@ -1,6 +1,8 @@
-"""tfgrad's retrieval models, one per module, all `RetrievalModel`s walked by the same code.
+"""tfgrad's models, one per module: the retrieval models, all `RetrievalModel`s walked by the
+same code, and the recommenders (DVBPR and its baselines), all `Recommender`s.
 
-`create_model` builds the one a `ModelConfig` names (CGIR.md, "Baselines and ablations").
+`create_model` builds the retrieval model a `ModelConfig` names (CGIR.md, "Baselines and
+ablations"); `tfgrad.recommendation.create_recommender` builds the recommenders.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from tfgrad.models.dscmr import DSCMR
 from tfgrad.models.tirg import TIRG
 
 DISPLAY_NAMES = {"cgir": "CGIR", "cgir_no_sparse": "CGIR w/o Sparse",
-                 "cgir_no_vae": "CGIR w/o VAE", "cbir": "CBIR", "dscmr": "DSCMR", "tirg": "TIRG"}
+                 "cgir_no_vae": "CGIR w/o VAE", "cbir": "CBIR", "dscmr": "DSCMR", "tirg": "TIRG",
+                 "rand": "RAND", "poprank": "PopRank", "bprmf": "BPR-MF", "warp": "WARP",
+                 "fm": "FM", "visrank": "VisRank", "vbpr": "VBPR", "dvbpr": "DVBPR"}
 
 
 def create_model(config: ModelConfig, catalogue: Catalogue,

@@ -1,4 +1,5 @@
-"""What every tfgrad retrieval model shares: the item space, the query composer, the alignment
+"""What every tfgrad model shares (a training step over its loss terms) and what every retrieval
+model shares: the item space, the query composer, the alignment
 logits and the training step.
 
 A model exposes `item_vectors()` [M, D], `attribute_vectors()` [T, E] and a query composer
@@ -18,9 +19,44 @@ import tensorflow as tf
 MASKED_LOGIT = -1e9
 
 
-class RetrievalModel(keras.Model):
-    """Base of the models trained by `tfgrad.trainer`: subclasses define the encoders, the
-    composer and `compute_losses`; `LOSS_NAMES` lists the terms it returns ("loss" first).
+class LossTrainedModel(keras.Model):
+    """A model trained by `tfgrad.trainer` through its `compute_losses`: `LOSS_NAMES` lists the
+    terms it returns ("loss", the one minimised, first); each is logged to TensorBoard.
+
+    With a `LossScaleOptimizer` (mixed float16) the loss is scaled before the gradients and
+    `apply_gradients` unscales them; other optimizers leave the loss as is.
+    """
+
+    LOSS_NAMES: tuple[str, ...] = ("loss",)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers.values())
+
+    def compute_losses(self, batch, training: bool = False) -> dict[str, tf.Tensor]:
+        """The objective's terms, each already averaged over the global batch."""
+        raise NotImplementedError
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            terms = self.compute_losses(data, training=True)
+            scaled_loss = self.optimizer.scale_loss(terms["loss"])
+        gradients = tape.gradient(scaled_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        for name, value in terms.items():
+            # Trackers average over steps; values are per-replica shares, so undo the scaling.
+            self.loss_trackers[name].update_state(
+                tf.cast(value, tf.float32) * tf.distribute.get_strategy().num_replicas_in_sync)
+        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+
+
+class RetrievalModel(LossTrainedModel):
+    """Base of the retrieval models: subclasses define the encoders, the composer and
+    `compute_losses`.
 
     Attributes:
       uses_user_batches: whether training batches carry users' interaction rows (the VAE
@@ -29,18 +65,12 @@ class RetrievalModel(keras.Model):
         layer mapping ([K, D] reference vectors, [K, E] modifications) -> [K, D] queries.
     """
 
-    LOSS_NAMES: tuple[str, ...] = ("loss",)
     uses_user_batches = False
 
     def __init__(self, temperature: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         self.temperature = temperature
         self.composer = None
-        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
-
-    @property
-    def metrics(self):
-        return list(self.loss_trackers.values())
 
     @property
     def num_items(self) -> int:
@@ -96,18 +126,3 @@ class RetrievalModel(keras.Model):
         logits = self.scale(tf.matmul(queries, items, transpose_b=True))
         is_reference = tf.one_hot(reference, self.num_items, on_value=True, off_value=False)
         return tf.where(is_reference, tf.cast(MASKED_LOGIT, logits.dtype), logits)
-
-    def compute_losses(self, batch, training: bool = False) -> dict[str, tf.Tensor]:
-        """The objective's terms, each already averaged over the global batch."""
-        raise NotImplementedError
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            terms = self.compute_losses(data, training=True)
-        gradients = tape.gradient(terms["loss"], self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        for name, value in terms.items():
-            # Trackers average over steps; values are per-replica shares, so undo the scaling.
-            self.loss_trackers[name].update_state(
-                value * tf.distribute.get_strategy().num_replicas_in_sync)
-        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}

@@ -1,0 +1,81 @@
+"""DVBPR (DVBPR.md, "Recommendation"): x_{u,i} = θ_u·Φ(X_i), Φ a CNN-F trained end to end from
+the photos with BPR; no item bias and no non-visual item factor.
+
+The two photos of a triple go through the one Φ in one call (the Siamese network).
+Regularisation: λ_θ‖θ_u‖² per triple, and weight decay on Φ's kernels; dropout in fc6/fc7.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+from tfgrad.models.cnn_f import CNNF
+from tfgrad.models.recommender import Recommender, per_example_squares
+
+
+class DVBPR(Recommender):
+    """Args:
+      num_users, num_items: N, M.
+      latent_dim: K, the width of θ_u and Φ(X_i).
+      image_size, cnn_width, dropout_rate, compute_dtype: Φ's (see `CNNF`).
+      user_regularization: λ_θ.
+      weight_decay: the L2 coefficient on Φ's kernels (wd·Σ‖W‖²/2, Caffe's weight decay).
+    """
+
+    uses_images = True
+
+    def __init__(self, num_users: int, num_items: int, latent_dim: int = 50,
+                 image_size: int = 224, cnn_width: float = 1.0, dropout_rate: float = 0.5,
+                 user_regularization: float = 1.0, weight_decay: float = 1e-3,
+                 compute_dtype: str = "float32", seed: int = 0, **kwargs):
+        super().__init__(num_users, num_items, **kwargs)
+        self.latent_dim = latent_dim
+        self.image_size = image_size
+        self.user_regularization = user_regularization
+        self.weight_decay = weight_decay
+        self.user_embedding = keras.layers.Embedding(
+            num_users, latent_dim, name="theta",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=seed))
+        self.cnn = CNNF(latent_dim, image_size, cnn_width, dropout_rate, compute_dtype,
+                        seed=seed + 1, name="phi")
+
+    def build(self, input_shape=None):
+        self.user_embedding.build((None,))
+        self.cnn.build()
+        self.built = True
+
+    def user_vectors(self, users):
+        return self.user_embedding(users)
+
+    def item_vectors(self, images: Optional[tf.data.Dataset] = None) -> tf.Tensor:
+        if images is None:
+            raise ValueError("DVBPR's item vectors are Φ of the item photos: pass them")
+        return tf.concat([self.encode_images(batch) for batch in images], axis=0)
+
+    @tf.function(reduce_retracing=True)
+    def encode_images(self, images: tf.Tensor) -> tf.Tensor:
+        """[B, S, S, 3] normalised photos -> [B, K] Φ (inference: no dropout)."""
+        return self.cnn(images, training=False)
+
+    def score_pairs(self, users, items, images=None, training: bool = False):
+        return tf.reduce_sum(self.user_embedding(users) * self.cnn(images, training=training),
+                             axis=1)
+
+    def pair_scores(self, batch, training: bool = False):
+        both = self.cnn(tf.concat([batch["positive_image"], batch["negative_image"]], axis=0),
+                        training=training)
+        positive_phi, negative_phi = tf.split(both, 2, axis=0)
+        theta = self.user_embedding(batch["user"])
+        return (tf.reduce_sum(theta * positive_phi, axis=1),
+                tf.reduce_sum(theta * negative_phi, axis=1))
+
+    def regularization(self, batch):
+        users = self.user_regularization * tf.nn.compute_average_loss(
+            per_example_squares(self.user_embedding(batch["user"])))
+        decay = self.weight_decay * tf.nn.scale_regularization_loss(
+            tf.add_n([tf.nn.l2_loss(tf.cast(kernel, tf.float32))
+                      for kernel in self.cnn.kernels()]))
+        return users + decay
