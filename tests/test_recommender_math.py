@@ -188,12 +188,13 @@ def test_cnn_f_paper_size_has_the_paper_layers():
 
 def test_dvbpr_regularization_by_hand():
     model = DVBPR(2, 3, latent_dim=4, image_size=24, cnn_width=0.125, user_regularization=1.0,
-                  weight_decay=1e-3)
+                  num_train_purchases=8, weight_decay=1e-3)
     model.build()
     model.user_embedding.embeddings.assign(np.ones((2, 4), np.float32))
     decay = sum(0.5 * float(np.sum(np.square(kernel.numpy()))) for kernel in model.cnn.kernels())
     batch = {"user": tf.constant([0, 1])}
-    np.testing.assert_allclose(model.regularization(batch), 4.0 + 1e-3 * decay, rtol=1e-5)
+    # λ_θ‖Θ‖²/K = 1 · 8 / 8, whoever is in the batch.
+    np.testing.assert_allclose(model.regularization(batch), 1.0 + 1e-3 * decay, rtol=1e-5)
 
 
 def test_dvbpr_siamese_scores_match_single_image_scores():

@@ -2,7 +2,11 @@
 the photos with BPR; no item bias and no non-visual item factor.
 
 The two photos of a triple go through the one Φ in one call (the Siamese network).
-Regularisation: λ_θ‖θ_u‖² per triple, and weight decay on Φ's kernels; dropout in fc6/fc7.
+Regularisation: the paper's objective Σ_{(u,i,j)} ln σ(x_ui − x_uj) − λ_θ‖Θ‖² counts ‖Θ‖² once
+against a sum over the training triples; one step sees B of the K training purchases, so it
+adds λ_θ‖Θ‖²/K to the batch's mean BPR loss (a per-triple λ_θ‖θ_u‖², Rendle's SGD form, would
+weigh Θ K/N times more and, at λ_θ = 1, drives θ and Φ to the all-equal fixed point θ = 0).
+Weight decay on Φ's kernels; dropout in fc6/fc7.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from tfgrad.models.cnn_f import CNNF
-from tfgrad.models.recommender import Recommender, per_example_squares
+from tfgrad.models.recommender import Recommender
 
 
 class DVBPR(Recommender):
@@ -22,6 +26,7 @@ class DVBPR(Recommender):
       latent_dim: K, the width of θ_u and Φ(X_i).
       image_size, cnn_width, dropout_rate, compute_dtype: Φ's (see `CNNF`).
       user_regularization: λ_θ.
+      num_train_purchases: K, the training triples one epoch sees (scales λ_θ‖Θ‖² per step).
       weight_decay: the L2 coefficient on Φ's kernels (wd·Σ‖W‖²/2, Caffe's weight decay).
     """
 
@@ -29,12 +34,14 @@ class DVBPR(Recommender):
 
     def __init__(self, num_users: int, num_items: int, latent_dim: int = 50,
                  image_size: int = 224, cnn_width: float = 1.0, dropout_rate: float = 0.5,
-                 user_regularization: float = 1.0, weight_decay: float = 1e-3,
-                 compute_dtype: str = "float32", seed: int = 0, **kwargs):
+                 user_regularization: float = 1.0, num_train_purchases: int = 1,
+                 weight_decay: float = 1e-3, compute_dtype: str = "float32", seed: int = 0,
+                 **kwargs):
         super().__init__(num_users, num_items, **kwargs)
         self.latent_dim = latent_dim
         self.image_size = image_size
         self.user_regularization = user_regularization
+        self.num_train_purchases = num_train_purchases
         self.weight_decay = weight_decay
         self.user_embedding = keras.layers.Embedding(
             num_users, latent_dim, name="theta",
@@ -73,8 +80,9 @@ class DVBPR(Recommender):
                 tf.reduce_sum(theta * negative_phi, axis=1))
 
     def regularization(self, batch):
-        users = self.user_regularization * tf.nn.compute_average_loss(
-            per_example_squares(self.user_embedding(batch["user"])))
+        users = self.user_regularization / self.num_train_purchases * (
+            tf.nn.scale_regularization_loss(tf.reduce_sum(tf.square(
+                self.user_embedding.embeddings))))
         decay = self.weight_decay * tf.nn.scale_regularization_loss(
             tf.add_n([tf.nn.l2_loss(tf.cast(kernel, tf.float32))
                       for kernel in self.cnn.kernels()]))
