@@ -36,6 +36,22 @@ def test_train_dvbpr_from_the_command_line(shop_flags, tmp_path):
     assert (tmp_path / "exports" / "dvbpr_hm" / "1" / "saved_model.pb").exists()
     assert (tmp_path / "exports" / "dvbpr_hm_stock" / "1" / "saved_model.pb").exists()
     assert "Traceback" not in result.stderr
+    trained_row = next(line for line in result.stdout.splitlines() if "| DVBPR |" in line)
+    again = run_module("tfgrad.evaluate", f"--work_dir={tmp_path / 'run'}")
+    assert again.returncode == 0, again.stderr
+    assert trained_row.split("|")[2].strip() in again.stdout  # the same selected weights
+    walk = run_module("tfgrad.walk", f"--export_dir={tmp_path / 'exports' / 'dvbpr_hm'}",
+                      "--item=item000", "--attribute=red", "--direction=more")
+    assert walk.returncode == 2 and "cannot walk" in walk.stderr
+    export = str(tmp_path / "exports" / "dvbpr_hm")
+    top = run_module("tfgrad.recommend", f"--export_dir={export}", "--user=u001", "--k=4")
+    assert top.returncode == 0, top.stderr
+    assert "top 4 new items for user u001" in top.stdout and " 4. item" in top.stdout
+    scored = run_module("tfgrad.recommend", f"--export_dir={export}", "--user=u001",
+                        "--items=item000,item001")
+    assert scored.returncode == 0 and "item001" in scored.stdout
+    unknown = run_module("tfgrad.recommend", f"--export_dir={export}", "--user=nobody")
+    assert unknown.returncode == 2 and "unknown user id(s): nobody" in unknown.stderr
 
 
 def test_evaluate_compares_recommenders_over_seeds(shop_flags, tmp_path):

@@ -188,13 +188,25 @@ def test_cnn_f_paper_size_has_the_paper_layers():
 
 def test_dvbpr_regularization_by_hand():
     model = DVBPR(2, 3, latent_dim=4, image_size=24, cnn_width=0.125, user_regularization=1.0,
-                  num_train_purchases=8, weight_decay=1e-3)
+                  num_train_purchases=8)
     model.build()
     model.user_embedding.embeddings.assign(np.ones((2, 4), np.float32))
-    decay = sum(0.5 * float(np.sum(np.square(kernel.numpy()))) for kernel in model.cnn.kernels())
-    batch = {"user": tf.constant([0, 1])}
     # λ_θ‖Θ‖²/K = 1 · 8 / 8, whoever is in the batch.
-    np.testing.assert_allclose(model.regularization(batch), 1.0 + 1e-3 * decay, rtol=1e-5)
+    np.testing.assert_allclose(model.regularization({"user": tf.constant([0])}), 1.0)
+
+
+def test_dvbpr_weight_decay_is_decoupled_and_only_on_phi_kernels():
+    model = DVBPR(2, 3, latent_dim=4, image_size=24, cnn_width=0.125, weight_decay=0.1)
+    model.build()
+    optimizer = model.make_optimizer(0.5)
+    weights = model.trainable_weights
+    before = [w.numpy().copy() for w in weights]
+    optimizer.apply_gradients([(tf.zeros_like(w), w) for w in weights])
+    kernels = {id(k) for k in model.cnn.kernels()}
+    for weight, old in zip(weights, before):
+        # With zero gradients only the decay moves a weight: W <- (1 - lr * wd) W.
+        expected = old * (1 - 0.05) if id(weight) in kernels else old
+        np.testing.assert_allclose(weight.numpy(), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_dvbpr_siamese_scores_match_single_image_scores():

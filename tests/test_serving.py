@@ -14,6 +14,7 @@ import urllib.request
 
 import grpc
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
@@ -310,3 +311,42 @@ def test_serve_names_a_missing_base_path(tmp_path):
                         f"--model_base_path={tmp_path / 'none'}", "--port=0")
     assert result.returncode == 2 and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_recommender_export_is_served_with_tf_serving_status_codes(tmp_path):
+    from tfgrad.recommender_export import RecommenderServingModule
+
+    rng = np.random.default_rng(0)
+    users, items = rng.normal(size=(3, 4)), rng.normal(size=(12, 4))
+    module = RecommenderServingModule(users, items, ["ann", "bob", "cy"],
+                                      [f"a{k}" for k in range(12)], [f"art {k}" for k in range(12)],
+                                      [np.array([0]), np.array([1, 2]), np.array([3])])
+    base = str(tmp_path / "dvbpr")
+    save_versioned(module, base, pd.DataFrame({"item_id": [f"a{k}" for k in range(12)],
+                                               "name": [f"art {k}" for k in range(12)]}), {})
+    manager = ModelManager("dvbpr", base, poll_seconds=0)
+    manager.start()
+    server = ModelServer(manager, "127.0.0.1", 0, _free_port(), max_batch_size=64).start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            predict = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "dvbpr"
+            request.model_spec.signature_name = "recommend"
+            request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(np.array([b"bob"])))
+            request.inputs["k"].CopyFrom(tf.make_tensor_proto(np.int32(3)))
+            response = predict.Predict(request, timeout=30)
+            got = tf.make_ndarray(response.outputs["item_ids"])[0]
+            scores = items @ users[1]
+            scores[[1, 2]] = -np.inf
+            assert [x.decode() for x in got] == [f"a{k}" for k in np.argsort(-scores)[:3]]
+
+            request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(np.array([b"nobody"])))
+            with pytest.raises(grpc.RpcError) as error:
+                predict.Predict(request, timeout=30)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "unknown user id(s)" in error.value.details()
+            assert "Traceback" not in error.value.details()
+    finally:
+        server.stop(1)
+        manager.stop()

@@ -90,6 +90,9 @@ def _evaluate_work_dir() -> None:
     if FLAGS["index"].present:
         overrides["index"] = FLAGS.index
     config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, **overrides))
+    if config.model.is_recommender:
+        _evaluate_recommender_work_dir(config)
+        return
     data = experiment.prepare_data(config)
     model = experiment.build_model(config, data)
     model.load_weights(weights_path)
@@ -103,6 +106,22 @@ def _evaluate_work_dir() -> None:
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(summary, f, indent=2)
+
+
+def _evaluate_recommender_work_dir(config) -> None:
+    """The selected (best validation AUC) weights of a finished recommender run."""
+    from tfgrad import recommendation
+    from tfgrad.models import DISPLAY_NAMES
+
+    data = recommendation.prepare_purchases(config, (config.model.kind,),
+                                            cache_dir=os.path.join(config.work_dir, "cache"))
+    model = recommendation.create_recommender(config, data)
+    recommendation.ValidationSelection(config, data).restore_best(model)
+    rows = {DISPLAY_NAMES[config.model.kind]: recommendation.evaluate_recommender(model, data)}
+    print(format_comparison({row: {c: mean_and_std([v]) for c, v in values.items()}
+                             for row, values in rows.items()}, recommendation.AUC_COLUMNS))
+    if FLAGS.output:
+        _write_output({"tables": {"auc": rows}})
 
 
 def _trained_model(config, data):

@@ -235,7 +235,8 @@ def write_models_config(export_dir: str, mount_point: str = "/models") -> str:
         f'    model_platform: "tensorflow"\n  }}\n' for name in names)
     path = os.path.join(export_dir, MODELS_CONFIG)
     with open(path, "w") as f:
-        f.write("# Written by tfgrad.export for stock TensorFlow Serving (walk_exact only).\n"
+        f.write("# Written by tfgrad.export for stock TensorFlow Serving (the exports without "
+                "ScaNN ops).\n"
                 f"model_config_list {{\n{entries}}}\n")
     return path
 

@@ -344,7 +344,7 @@ def train_recommender(config: ExperimentConfig, data: PreparedPurchases,
     strategy = get_strategy(config.train.strategy)
     with strategy.scope():
         model = create_recommender(config, data)
-        optimizer = keras.optimizers.Adam(config.train.learning_rate)
+        optimizer = model.make_optimizer(config.train.learning_rate)
         if config.model.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(optimizer=optimizer)

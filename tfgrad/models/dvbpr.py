@@ -6,7 +6,9 @@ Regularisation: the paper's objective Σ_{(u,i,j)} ln σ(x_ui − x_uj) − λ_�
 against a sum over the training triples; one step sees B of the K training purchases, so it
 adds λ_θ‖Θ‖²/K to the batch's mean BPR loss (a per-triple λ_θ‖θ_u‖², Rendle's SGD form, would
 weigh Θ K/N times more and, at λ_θ = 1, drives θ and Φ to the all-equal fixed point θ = 0).
-Weight decay on Φ's kernels; dropout in fc6/fc7.
+Weight decay 1e-3 on Φ's kernels is decoupled (AdamW: W ← W − lr·wd·W each step, as SGD's
+weight decay acts), not an L2 term in the loss: under Adam such a term, being most of the
+gradient while θ is small, shrinks Φ to a constant within a few dozen steps. Dropout in fc6/fc7.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class DVBPR(Recommender):
       image_size, cnn_width, dropout_rate, compute_dtype: Φ's (see `CNNF`).
       user_regularization: λ_θ.
       num_train_purchases: K, the training triples one epoch sees (scales λ_θ‖Θ‖² per step).
-      weight_decay: the L2 coefficient on Φ's kernels (wd·Σ‖W‖²/2, Caffe's weight decay).
+      weight_decay: the decoupled weight decay of Φ's kernels (see `make_optimizer`).
     """
 
     uses_images = True
@@ -80,10 +82,14 @@ class DVBPR(Recommender):
                 tf.reduce_sum(theta * negative_phi, axis=1))
 
     def regularization(self, batch):
-        users = self.user_regularization / self.num_train_purchases * (
+        return self.user_regularization / self.num_train_purchases * (
             tf.nn.scale_regularization_loss(tf.reduce_sum(tf.square(
                 self.user_embedding.embeddings))))
-        decay = self.weight_decay * tf.nn.scale_regularization_loss(
-            tf.add_n([tf.nn.l2_loss(tf.cast(kernel, tf.float32))
-                      for kernel in self.cnn.kernels()]))
-        return users + decay
+
+    def make_optimizer(self, learning_rate: float) -> keras.optimizers.Optimizer:
+        """AdamW decaying Φ's kernels only (θ has λ_θ; biases are not decayed)."""
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=self.weight_decay)
+        kernels = {id(kernel) for kernel in self.cnn.kernels()}
+        optimizer.exclude_from_weight_decay(
+            var_list=[v for v in self.trainable_weights if id(v) not in kernels])
+        return optimizer

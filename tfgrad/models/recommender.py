@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import keras
 import tensorflow as tf
 
 from tfgrad import losses
@@ -51,6 +52,10 @@ class Recommender(LossTrainedModel):
     def regularization(self, batch) -> tf.Tensor:
         """The batch's regularisation term, already scaled for the global batch."""
         return tf.constant(0.0)
+
+    def make_optimizer(self, learning_rate: float) -> keras.optimizers.Optimizer:
+        """The optimizer this model trains with (Adam; DVBPR adds decoupled weight decay)."""
+        return keras.optimizers.Adam(learning_rate)
 
     def pair_scores(self, batch, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """(x_{u,i}, x_{u,j}) [B] of the batch's triples."""
