@@ -106,7 +106,10 @@ def load_images(paths: Sequence[str], image_size: int, cache_path: Optional[str]
                 ) -> np.ndarray:
     """All photos in `paths` as one [M, S, S, 3] uint8 array (the image table models gather
     from)."""
-    batches = [batch.numpy() for batch in image_dataset(paths, image_size,
-                                                        cache_path=cache_path)]
-    return np.concatenate(batches) if batches else np.zeros((0, image_size, image_size, 3),
-                                                             np.uint8)
+    # Filled in place: a list of batches joined at the end would hold the table twice.
+    table = np.empty((len(paths), image_size, image_size, 3), dtype=np.uint8)
+    start = 0
+    for batch in image_dataset(paths, image_size, cache_path=cache_path):
+        table[start:start + len(batch)] = batch.numpy()
+        start += len(batch)
+    return table
