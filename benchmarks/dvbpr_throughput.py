@@ -12,8 +12,8 @@ setting's own, and a setting that fails or hangs (`--timeout`) does not stop the
   <S>px_w<W>      Keras `fit` of DVBPR (CNN-F of width W over S px photos) on that dataset with
                   its optimizer (AdamW), as `tfgrad.recommendation.train_recommender` builds
                   it; a suffix _bf16 or _fp16 trains under mixed_bfloat16 or mixed_float16
-                  (then in a LossScaleOptimizer) — seconds per step, images/s = 2 × batch / seconds (each
-                  BPR triple puts 2 photos through the Siamese CNN).
+                  (then in a LossScaleOptimizer) — seconds per step, images/s =
+                  2 × batch / seconds (each BPR triple puts 2 photos through the Siamese CNN).
 Training is timed inside one `fit`, from the start of the first step after `--warmup_steps` to
 the end of the last (Keras reads each batch inside its step, so input waits count). The last
 column compares a setting with its peers in the same run: a mixed precision with float32 at

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from absl import flags
 
-from tfgrad.config import (DATASETS, MODEL_KINDS, PRECISIONS, EvalConfig, ExperimentConfig, ModelConfig,
-                           RealDataConfig, TrainConfig)
+from tfgrad.config import (DATASETS, MODEL_KINDS, PRECISIONS, EvalConfig, ExperimentConfig,
+                           ModelConfig, RealDataConfig, TrainConfig)
 from tfgrad.data.synthetic import SyntheticCatalogueConfig
 from tfgrad.distribute import STRATEGIES
 from tfgrad.models.interaction_vae import SIMILARITIES

@@ -225,7 +225,8 @@ def create_recommender(config: ExperimentConfig, data: PreparedPurchases) -> Rec
         recommender = DVBPR(**sizes, latent_dim=model.latent_dim, image_size=model.image_size,
                             cnn_width=model.cnn_width, dropout_rate=model.dropout_rate,
                             user_regularization=model.user_regularization,
-                            num_train_purchases=len(purchases.train), weight_decay=model.weight_decay, compute_dtype=model.precision,
+                            num_train_purchases=len(purchases.train),
+                            weight_decay=model.weight_decay, compute_dtype=model.precision,
                             seed=seed)
     else:
         raise ValueError(f"{model.kind!r} is not a recommender")

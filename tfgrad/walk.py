@@ -73,9 +73,10 @@ def main(argv: list[str]) -> None:
                          f"give one direction per attribute")
     export = load_export(FLAGS.export_dir)
     if WALK_EXACT_SIGNATURE not in export.saved_model.signatures:
+        signatures = ", ".join(sorted(export.saved_model.signatures))
         raise ValueError(f"{export.path!r} cannot walk: it is a {export.metadata.get('model')} "
-                         f"export with signatures {', '.join(sorted(export.saved_model.signatures))}"
-                         f" (python -m tfgrad.recommend asks a recommender)")
+                         f"export with signatures {signatures} (python -m tfgrad.recommend "
+                         f"asks a recommender)")
     # Check here too, so the user sees the list of known values, not only the graph's error.
     if FLAGS.item not in set(export.items["item_id"]):
         raise ValueError(f"unknown item id {FLAGS.item!r} (e.g. "
