@@ -9,7 +9,7 @@ validation and one test item per user, the rest train), the VBPRs on the same pr
 features (read from `--cache_dir`, where `tfgrad.evaluate` keeps them as
 `features_seed<k>_...npy`; trained there, a few minutes, if absent). Every model's scores go
 into an [N, M] matrix in tfgrad's item order and through the same code,
-`recommendation.auc_scores`: test AUC of all users and of the users whose test item is cold
+`recommendation.auc_table`: test AUC of all users and of the users whose test item is cold
 (< 5 training purchases), against every item they never bought and against 100 sampled ones,
 plus the validation AUC. "train s" is the wall time of training (tfgrad's includes its
 validation passes; Cornac's VBPR spends most of it in its Python negative sampler).
@@ -92,20 +92,13 @@ def base_config(hm_dir: str, seed: int, steps: int) -> ExperimentConfig:
                           triple_batch_size=128, learning_rate=1e-3, seed=seed))
 
 
-def aucs(scores: np.ndarray, data: recommendation.PreparedPurchases) -> dict:
-    return {**recommendation.auc_scores(scores, data, "test"),
-            "val_auc": recommendation.auc_scores(scores, data, "validation")["auc_all"]}
-
-
 def train_tfgrad(config: ExperimentConfig, data: recommendation.PreparedPurchases
                  ) -> tuple[np.ndarray, float, int]:
     """(scores [N, M], training seconds, the selected step) of tfgrad's model."""
     started = time.perf_counter()
     model, _, selected = recommendation.train_recommender(config, data)
     seconds = time.perf_counter() - started
-    users = np.arange(data.purchases.num_users)
-    return (recommendation.score_matrix(model, recommendation.item_vectors(model, data), users),
-            seconds, selected["step"])
+    return recommendation.all_user_scores(model, data), seconds, selected["step"]
 
 
 def cornac_train_set(data: recommendation.PreparedPurchases, items: str, seed: int
@@ -196,14 +189,15 @@ def main(argv):
                 base, name=f"cornac_check_{kind}", work_dir=os.path.join(work_dir, kind),
                 model=dataclasses.replace(base.model, kind=kind))
             scores, seconds, step = train_tfgrad(config, data)
-            rows[f"tfgrad {NAMES[kind]} (step {step})"] = (aucs(scores, data), seconds)
+            rows[f"tfgrad {NAMES[kind]} (step {step})"] = (
+                recommendation.auc_table(scores, data), seconds)
     train_set, users, items = cornac_train_set(data, FLAGS.items, FLAGS.seed)
     for kind, model in cornac_models(base, epochs).items():
         scores, seconds = train_cornac(model, train_set, users, items)
-        rows[f"Cornac {NAMES[kind]}"] = (aucs(scores, data), seconds)
+        rows[f"Cornac {NAMES[kind]}"] = (recommendation.auc_table(scores, data), seconds)
         if FLAGS.items == "train":
             rows[f"Cornac {NAMES[kind]}, unseen at min"] = (
-                aucs(unseen_at_minimum(scores, unseen), data), None)
+                recommendation.auc_table(unseen_at_minimum(scores, unseen), data), None)
     print(markdown_table(rows))
 
 

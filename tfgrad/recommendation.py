@@ -12,6 +12,7 @@ validation or test) scored below their held-out item, averaged over users:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -34,7 +35,6 @@ AUC_COLUMNS = ("auc_all", "auc_cold", "auc_all_sampled", "auc_cold_sampled", "va
 BEST_FILE = "best.json"
 BEST_WEIGHTS = "best.weights.h5"
 RECOMMENDATIONS_PNG = "recommendations.png"
-FEATURES_FILE = "visual_features.npy"
 IMAGE_BATCH = 256
 _PICTURED_USERS = 4
 
@@ -48,7 +48,6 @@ class PreparedPurchases:
       images: [M, S, S, 3] uint8 photos when a model reads them (DVBPR, the feature CNN).
       features: [M, F] visual features when a model needs them (VisRank, FM, VBPR).
       features_source: where the features came from (for the results).
-      known: each user's train ∪ validation ∪ test items (never negatives).
       sampled_negatives: {"validation", "test"} -> [N, J] sampled negatives per user.
     """
 
@@ -56,13 +55,22 @@ class PreparedPurchases:
     images: Optional[np.ndarray]
     features: Optional[np.ndarray]
     features_source: str
-    known: list
     sampled_negatives: dict
 
-    def image_batches(self) -> tf.data.Dataset:
-        """Batches of normalised photos in item order (what DVBPR's Φ reads)."""
-        return (tf.data.Dataset.from_tensor_slices(self.images).batch(IMAGE_BATCH)
-                .map(normalize_images).prefetch(tf.data.AUTOTUNE))
+    @functools.cached_property
+    def negative_mask(self) -> np.ndarray:
+        """[N, M] whether an item is a negative of a user: not in their train, validation or
+        test items (the same for both held-out splits, so built once)."""
+        mask = np.ones((self.purchases.num_users, self.purchases.num_items), dtype=bool)
+        for user, items in enumerate(self.purchases.known_items()):
+            mask[user, items] = False
+        return mask
+
+
+def normalized_batches(images: np.ndarray) -> tf.data.Dataset:
+    """Batches of a uint8 photo table, normalised, in item order (what the CNNs read)."""
+    return (tf.data.Dataset.from_tensor_slices(images).batch(IMAGE_BATCH)
+            .map(normalize_images).prefetch(tf.data.AUTOTUNE))
 
 
 def load_purchases(config: ExperimentConfig) -> Purchases:
@@ -142,8 +150,7 @@ def train_product_type_features(config: ExperimentConfig, purchases: Purchases,
                         verbose=0)
     print(f"product-type CNN: {len(purchases.label_names)} types, {len(labelled)} photos, "
           f"training accuracy {history.history['accuracy'][-1]:.3f}", flush=True)
-    return model.features(tf.data.Dataset.from_tensor_slices(images).batch(IMAGE_BATCH)
-                          .map(normalize_images)).numpy()
+    return model.features(normalized_batches(images)).numpy()
 
 
 def prepare_purchases(config: ExperimentConfig, kinds: Sequence[str],
@@ -191,7 +198,7 @@ def prepare_purchases(config: ExperimentConfig, kinds: Sequence[str],
                                                config.eval.auc_negatives, rng)
                for split in ("validation", "test")}
     return PreparedPurchases(purchases=purchases, images=images, features=features,
-                             features_source=source, known=known, sampled_negatives=sampled)
+                             features_source=source, sampled_negatives=sampled)
 
 
 def create_recommender(config: ExperimentConfig, data: PreparedPurchases) -> Recommender:
@@ -235,7 +242,8 @@ def create_recommender(config: ExperimentConfig, data: PreparedPurchases) -> Rec
 
 
 def item_vectors(model: Recommender, data: PreparedPurchases) -> np.ndarray:
-    return np.asarray(model.item_vectors(data.image_batches() if model.uses_images else None))
+    return np.asarray(model.item_vectors(
+        normalized_batches(data.images) if model.uses_images else None))
 
 
 def score_matrix(model: Recommender, vectors: np.ndarray, users: np.ndarray,
@@ -246,16 +254,17 @@ def score_matrix(model: Recommender, vectors: np.ndarray, users: np.ndarray,
                            for start in range(0, len(users), batch_size)])
 
 
+def all_user_scores(model: Recommender, data: PreparedPurchases) -> np.ndarray:
+    """[N, M] every user's score of every item (item vectors computed once)."""
+    return score_matrix(model, item_vectors(model, data), np.arange(data.purchases.num_users))
+
+
 def auc_scores(scores: np.ndarray, data: PreparedPurchases, split: str) -> dict:
     """AUC of a [N, M] score matrix against each user's `split` item (see the module doc)."""
     purchases = data.purchases
     held_out = purchases.validation if split == "validation" else purchases.test
-    users = np.arange(purchases.num_users)
-    positive = scores[users, held_out]
-    is_negative = np.ones(scores.shape, dtype=bool)
-    for user, items in enumerate(data.known):
-        is_negative[user, items] = False
-    full = metrics.user_auc(positive, scores, is_negative)
+    positive = scores[np.arange(purchases.num_users), held_out]
+    full = metrics.user_auc(positive, scores, data.negative_mask)
     negatives = data.sampled_negatives[split]
     sampled = metrics.user_auc(positive, np.take_along_axis(scores, negatives, axis=1))
     cold = purchases.is_cold(held_out)
@@ -266,30 +275,40 @@ def auc_scores(scores: np.ndarray, data: PreparedPurchases, split: str) -> dict:
             "cold_users": int(cold.sum())}
 
 
-def evaluate_recommender(model: Recommender, data: PreparedPurchases) -> dict:
-    """Test AUCs (all / cold, full / sampled) and the validation AUC of one model."""
-    vectors = item_vectors(model, data)
-    scores = score_matrix(model, vectors, np.arange(data.purchases.num_users))
+def auc_table(scores: np.ndarray, data: PreparedPurchases) -> dict:
+    """Test AUCs (all / cold, full / sampled) and the validation AUC of a score matrix."""
     return {**auc_scores(scores, data, "test"),
             "val_auc": auc_scores(scores, data, "validation")["auc_all"]}
 
 
-def recommendations_png(model: Recommender, data: PreparedPurchases, top_k: int,
-                        num_users: int = _PICTURED_USERS) -> bytes:
-    """For the first users: their training purchases beside their top-k new items; the
-    held-out test item is framed where it was recommended."""
+def evaluate_recommender(model: Recommender, data: PreparedPurchases) -> dict:
+    """`auc_table` of one model."""
+    return auc_table(all_user_scores(model, data), data)
+
+
+def recommendations_png(scores: np.ndarray, data: PreparedPurchases, image_size: int,
+                        top_k: int, num_users: int = _PICTURED_USERS) -> bytes:
+    """For the first users: their training purchases beside their top-k new items (from their
+    rows of `scores`); the held-out test item is framed where it was recommended. Only the
+    shown photos are decoded when the run holds none."""
     purchases = data.purchases
     users = np.arange(min(num_users, purchases.num_users))
-    scores = score_matrix(model, item_vectors(model, data), users)
     train_items = purchases.train_items()
+    scores = scores[users].copy()
     for user in users:
         scores[user, train_items[user]] = -np.inf
     top = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
-    images = data.images if data.images is not None else load_images(
-        purchases.image_paths, 64)
+    bought = [train_items[user][:top_k] for user in users]
+    hits = [top[row] == purchases.test[user] for row, user in enumerate(users)]
+    if data.images is not None:
+        images, position = data.images, np.arange(purchases.num_items)
+    else:
+        shown = np.unique(np.concatenate([top.ravel(), *bought]))
+        images = load_images(purchases.image_paths[shown], image_size)
+        position = np.zeros(purchases.num_items, dtype=np.int64)
+        position[shown] = np.arange(len(shown))
     return plots.recommendation_grid_png(
-        images, [train_items[user][:top_k] for user in users], top,
-        hits=[top[row] == purchases.test[user] for row, user in enumerate(users)],
+        images, [position[items] for items in bought], position[top], hits=hits,
         titles=[f"user {purchases.user_ids[user][:10]}" for user in users])
 
 
@@ -310,9 +329,7 @@ class ValidationSelection:
             os.path.join(config.work_dir, "logs", "evaluation"))
 
     def __call__(self, model: Recommender, step: int) -> float:
-        vectors = item_vectors(model, self.data)
-        scores = score_matrix(model, vectors, np.arange(self.data.purchases.num_users))
-        validation = auc_scores(scores, self.data, "validation")
+        validation = auc_scores(all_user_scores(model, self.data), self.data, "validation")
         improved = validation["auc_all"] > self.best["val_auc"]
         if improved:
             model.save_weights(self.weights_path)
@@ -387,12 +404,13 @@ def run(config: ExperimentConfig, callbacks: Sequence[keras.callbacks.Callback] 
           f"{int(purchases.is_cold(purchases.test).sum())} users' test items are cold",
           flush=True)
     model, seconds, selected = train_recommender(config, data, callbacks)
-    rows = {DISPLAY_NAMES[config.model.kind]: evaluate_recommender(model, data)}
+    scores = all_user_scores(model, data)
+    rows = {DISPLAY_NAMES[config.model.kind]: auc_table(scores, data)}
     for name, ranker in (("RAND", RandomRanker(purchases.num_users, purchases.num_items,
                                                seed=config.train.seed)),
                          ("PopRank", PopRank(purchases.num_users, purchases.train_counts()))):
         rows.setdefault(name, evaluate_recommender(ranker, data))
-    picture = recommendations_png(model, data, config.eval.top_k)
+    picture = recommendations_png(scores, data, config.model.image_size, config.eval.top_k)
     with open(os.path.join(config.work_dir, RECOMMENDATIONS_PNG), "wb") as f:
         f.write(picture)
     writer = tf.summary.create_file_writer(os.path.join(config.work_dir, "logs", "evaluation"))
@@ -419,7 +437,6 @@ def compare(base: ExperimentConfig, kinds: Sequence[str], seeds: int
     Returns:
       {row: {column: [value per seed]}}, rows in `kinds` order.
     """
-    from tfgrad.experiment import CONFIG_FILE, MODEL_FILE
     from tfgrad.models import DISPLAY_NAMES
 
     collected: dict[str, dict[str, list]] = {}
@@ -435,7 +452,7 @@ def compare(base: ExperimentConfig, kinds: Sequence[str], seeds: int
                 seeded, name=f"{base.name}_{kind}",
                 work_dir=os.path.join(base.work_dir, kind, f"seed{seed}"),
                 model=dataclasses.replace(base.model, kind=kind))
-            model, seconds = _trained_or_loaded(config, data, CONFIG_FILE, MODEL_FILE)
+            model, seconds = _trained_or_loaded(config, data)
             result = {**evaluate_recommender(model, data), "train_seconds": seconds}
             print(f"  {DISPLAY_NAMES[kind]}: " + "  ".join(
                 f"{column} {result[column]:.4f}" for column in AUC_COLUMNS), flush=True)
@@ -445,11 +462,13 @@ def compare(base: ExperimentConfig, kinds: Sequence[str], seeds: int
     return collected
 
 
-def _trained_or_loaded(config: ExperimentConfig, data: PreparedPurchases, config_file: str,
-                       model_file: str) -> tuple[Recommender, float]:
+def _trained_or_loaded(config: ExperimentConfig, data: PreparedPurchases
+                       ) -> tuple[Recommender, float]:
     """The selected model of a finished run in the work dir, or a new training run."""
-    config_path = os.path.join(config.work_dir, config_file)
-    finished = os.path.exists(os.path.join(config.work_dir, model_file))
+    from tfgrad.experiment import CONFIG_FILE, MODEL_FILE
+
+    config_path = os.path.join(config.work_dir, CONFIG_FILE)
+    finished = os.path.exists(os.path.join(config.work_dir, MODEL_FILE))
     if finished and os.path.exists(config_path):
         if dataclasses.replace(ExperimentConfig.read(config_path), eval=config.eval) == config:
             model = create_recommender(config, data)

@@ -139,10 +139,15 @@ class Catalogue:
 
     def user_items(self) -> list[np.ndarray]:
         """The item indices of each user, a list of N int64 arrays."""
-        order = np.argsort(self.interactions[:, 0], kind="stable")
-        users, items = self.interactions[order, 0], self.interactions[order, 1]
-        boundaries = np.searchsorted(users, np.arange(self.num_users + 1))
-        return [items[start:end] for start, end in zip(boundaries[:-1], boundaries[1:])]
+        return items_by_user(self.interactions, self.num_users)
+
+
+def items_by_user(pairs: np.ndarray, num_users: int) -> list[np.ndarray]:
+    """[K, 2] (user, item) pairs -> each of the N users' items, in the order of `pairs`."""
+    order = np.argsort(pairs[:, 0], kind="stable")
+    users, items = pairs[order, 0], pairs[order, 1]
+    boundaries = np.searchsorted(users, np.arange(num_users + 1))
+    return [items[start:end] for start, end in zip(boundaries[:-1], boundaries[1:])]
 
 
 def index_interactions(users: Sequence, items: Sequence, min_user_interactions: int

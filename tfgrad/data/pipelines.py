@@ -8,7 +8,8 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from tfgrad.data.catalogue import Catalogue
+from tfgrad.data.catalogue import Catalogue, items_by_user
+from tfgrad.data.images import normalize_images
 from tfgrad.data.triples import Triples
 
 
@@ -96,7 +97,7 @@ def bpr_triples_dataset(train: np.ndarray, num_items: int, batch_size: int, seed
     if not len(train):
         raise ValueError("no training purchases")
     num_users = int(train[:, 0].max()) + 1
-    bought = [np.unique(train[train[:, 0] == user, 1]) for user in range(num_users)]
+    bought = items_by_user(np.unique(train, axis=0), num_users)  # sorted, distinct
     if min(num_items - len(items) for items in bought) < 1:
         raise ValueError("a user bought every item: no negative to sample")
     # Row u holds b_k - k for u's sorted purchases b_k (padded with num_items): the r-th item
@@ -131,8 +132,6 @@ def bpr_triples_dataset(train: np.ndarray, num_items: int, batch_size: int, seed
     dataset = tf.data.Dataset.zip(dataset, seeds).map(add_negatives,
                                                       num_parallel_calls=tf.data.AUTOTUNE)
     if images is not None:
-        from tfgrad.data.images import normalize_images
-
         table = tf.constant(images)
         dataset = dataset.map(lambda batch: {
             **batch, "positive_image": normalize_images(tf.gather(table, batch["positive"])),

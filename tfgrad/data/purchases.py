@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from tfgrad.data.catalogue import index_interactions
+from tfgrad.data.catalogue import index_interactions, items_by_user
 from tfgrad.data.images import find_images
 
 COLD_BELOW = 5
@@ -65,9 +65,7 @@ class Purchases:
 
     def train_items(self) -> list[np.ndarray]:
         """Each user's training items, sorted."""
-        order = np.lexsort((self.train[:, 1], self.train[:, 0]))
-        users, items = self.train[order, 0], self.train[order, 1]
-        return np.split(items, np.searchsorted(users, np.arange(1, self.num_users)))
+        return items_by_user(np.unique(self.train, axis=0), self.num_users)
 
     def train_counts(self) -> np.ndarray:
         """[M] training purchases per item (PopRank's score; cold items have few)."""
@@ -81,13 +79,6 @@ class Purchases:
         """Each user's train ∪ validation ∪ test items: what AUC never counts as a negative."""
         return [np.union1d(items, [self.validation[user], self.test[user]])
                 for user, items in enumerate(self.train_items())]
-
-    def user_index(self, user_ids) -> np.ndarray:
-        position = {user: index for index, user in enumerate(self.user_ids.tolist())}
-        unknown = [user for user in user_ids if user not in position]
-        if unknown:
-            raise KeyError(f"unknown user id(s): {', '.join(map(str, unknown[:5]))}")
-        return np.array([position[user] for user in user_ids], dtype=np.int64)
 
 
 def split_leave_two_out(interactions: np.ndarray, num_users: int, seed: int
@@ -146,7 +137,7 @@ def _purchases(name: str, users: pd.Series, items: pd.Series, item_table: pd.Dat
         name=name, user_ids=np.asarray(user_ids, dtype=str),
         item_ids=np.asarray(item_ids, dtype=str),
         item_names=table.name.fillna("").astype(str).to_numpy(),
-        image_paths=np.array([folder.paths[item] for item in item_ids], dtype=str),
+        image_paths=folder.match(item_ids)[1],
         labels=labels, label_names=label_names, train=train, validation=validation, test=test,
         items_without_image=without_image)
 
