@@ -115,8 +115,7 @@ def _evaluate_recommender_work_dir(config) -> None:
 
     data = recommendation.prepare_purchases(config, (config.model.kind,),
                                             cache_dir=os.path.join(config.work_dir, "cache"))
-    model = recommendation.create_recommender(config, data)
-    recommendation.ValidationSelection(config, data).restore_best(model)
+    model = recommendation.load_selected(config, data)
     rows = {DISPLAY_NAMES[config.model.kind]: recommendation.evaluate_recommender(model, data)}
     print(format_comparison({row: {c: mean_and_std([v]) for c, v in values.items()}
                              for row, values in rows.items()}, recommendation.AUC_COLUMNS))

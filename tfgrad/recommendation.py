@@ -350,6 +350,13 @@ class ValidationSelection:
             model.load_weights(self.weights_path)
 
 
+def load_selected(config: ExperimentConfig, data: PreparedPurchases) -> Recommender:
+    """The recommender of a finished run in config.work_dir, with its selected weights."""
+    model = create_recommender(config, data)
+    ValidationSelection(config, data).restore_best(model)
+    return model
+
+
 def train_recommender(config: ExperimentConfig, data: PreparedPurchases,
                       callbacks: Sequence[keras.callbacks.Callback] = ()
                       ) -> tuple[Recommender, float, dict]:
@@ -471,9 +478,7 @@ def _trained_or_loaded(config: ExperimentConfig, data: PreparedPurchases
     finished = os.path.exists(os.path.join(config.work_dir, MODEL_FILE))
     if finished and os.path.exists(config_path):
         if dataclasses.replace(ExperimentConfig.read(config_path), eval=config.eval) == config:
-            model = create_recommender(config, data)
-            ValidationSelection(config, data).restore_best(model)
             print(f"loaded {config.work_dir}", flush=True)
-            return model, float("nan")
+            return load_selected(config, data), float("nan")
     model, seconds, _ = train_recommender(config, data)
     return model, seconds
