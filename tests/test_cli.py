@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cli_helpers import run_module
+from support.cli_helpers import run_module
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
 from tfgrad.export import WalkServingModule, save_versioned
 

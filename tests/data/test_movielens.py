@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from data_paths import GENOME_HEAD, ML_100K, ML_SMALL, needs_shared_data
+from support.data_paths import GENOME_HEAD, ML_100K, ML_SMALL, needs_shared_data
 from tfgrad.data.movielens import clean_tag, load_movielens, read_ratings
 
 

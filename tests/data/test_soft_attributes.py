@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from data_paths import GENOME_HEAD, ML_SMALL, SOFT_ATTRIBUTES, needs_shared_data
+from support.data_paths import GENOME_HEAD, ML_SMALL, SOFT_ATTRIBUTES, needs_shared_data
 from tfgrad.data.catalogue import Catalogue
 from tfgrad.data.soft_attributes import (bradley_terry, direct_preferences, human_relevance,
                                          load_soft_attributes, normalize_title)

@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from cli_helpers import run_module, start_module
+from support.cli_helpers import run_module, start_module
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
 from tfgrad.export import WalkServingModule, load_export, save_versioned
 from tfgrad.serving.client import walk_request, walk_response

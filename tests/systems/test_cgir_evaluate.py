@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from cli_helpers import REPO, TINY_TRAIN_FLAGS, run_module
-from data_paths import GENOME_HEAD, HM, ML_SMALL, SOFT_ATTRIBUTES, needs_shared_data
+from support.cli_helpers import REPO, TINY_TRAIN_FLAGS, run_module
+from support.data_paths import (GENOME_HEAD, HM, ML_SMALL, SOFT_ATTRIBUTES,
+                                needs_shared_data)
 
 TINY_MODEL_FLAGS = ["--latent_dim=16", "--hidden_dims=32", "--steps=40",
                     "--checkpoint_every=20", "--eval_every=1000", "--max_eval_queries=100",

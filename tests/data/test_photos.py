@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from data_paths import HM, needs_shared_data
-from photo_catalogue import write_photo_shop
+from support.data_paths import HM, needs_shared_data
+from support.photo_catalogue import write_photo_shop
 from tfgrad.data.images import find_images, load_images
 from tfgrad.data.pipelines import bpr_triples_dataset
 from tfgrad.data.purchases import (load_hm_purchases, load_interaction_purchases,

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from cli_helpers import REPO
+from support.cli_helpers import REPO
 
 SHARED_DATA = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
 ML_SMALL = os.path.join(SHARED_DATA, "movielens", "ml-latest-small")

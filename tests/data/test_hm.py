@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from data_paths import HM, needs_shared_data
+from support.data_paths import HM, needs_shared_data
 from tfgrad.data.hm import load_hm
 
 

@@ -4,7 +4,8 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# tests/support/cli_helpers.py -> the repository root, three levels up.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The shipped embedded-default config, shrunk: small enough for seconds of training, large
 # enough that quality comparisons mean something.

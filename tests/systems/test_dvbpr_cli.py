@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from cli_helpers import REPO, run_module
-from photo_catalogue import write_photo_shop
+from support.cli_helpers import REPO, run_module
+from support.photo_catalogue import write_photo_shop
 
 TINY = ["--latent_dim=16", "--image_size=24", "--cnn_width=0.125", "--feature_dim=16",
         "--feature_steps=100", "--steps=100", "--checkpoint_every=50", "--eval_every=50",

@@ -9,7 +9,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from cli_helpers import TINY_TRAIN_FLAGS, run_module, start_module
+from support.cli_helpers import TINY_TRAIN_FLAGS, run_module, start_module
 
 
 def _summary_tags(log_dir):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_paths import HM, needs_shared_data
-from photo_catalogue import write_photo_shop
+from support.data_paths import HM, needs_shared_data
+from support.photo_catalogue import write_photo_shop
 from tfgrad import recommendation
 from tfgrad.config import (EvalConfig, ExperimentConfig, ModelConfig, RealDataConfig,
                            TrainConfig)
