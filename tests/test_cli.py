@@ -5,7 +5,7 @@ import pytest
 
 from support.cli_helpers import run_module
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
-from tfgrad.export import WalkServingModule, save_versioned
+from support.exports import save_walk_export
 
 
 @pytest.fixture(scope="module")
@@ -13,11 +13,8 @@ def export_dir(tmp_path_factory):
     catalogue = generate_catalogue(SyntheticCatalogueConfig(num_items=200, num_users=20,
                                                             num_attributes=4))
     rng = np.random.default_rng(0)
-    module = WalkServingModule(rng.normal(size=(200, 8)), rng.uniform(size=(4, 8)),
-                               catalogue.item_ids, catalogue.item_names, catalogue.attributes,
-                               0.1)
     base = str(tmp_path_factory.mktemp("exports") / "cli")
-    save_versioned(module, base, catalogue, {"attributes": list(catalogue.attributes)})
+    save_walk_export(catalogue, rng.normal(size=(200, 8)), rng.uniform(size=(4, 8)), base)
     return base
 
 

@@ -7,6 +7,7 @@ from tfgrad import evaluation
 from tfgrad.data.triples import Triples
 from tfgrad.retrieval.index import BruteForceIndex
 from tfgrad.retrieval.walk import Walker
+from tfgrad.spaces import LinearMove
 
 
 def test_pool_walk_queries_point_away_from_the_median():
@@ -40,7 +41,7 @@ def test_retrieved_tag_share_hand_example():
     items = np.array([[1.0, 0.0], [0.9, 0.1], [0.1, 0.9], [0.0, 1.0]], np.float32)
     items /= np.linalg.norm(items, axis=1, keepdims=True)
     attributes = np.array([[0.0, 5.0], [1.0, 0.0]], np.float32)
-    walker = Walker(items, attributes, BruteForceIndex(items))
+    walker = Walker(items, LinearMove(attributes), BruteForceIndex(items))
     tags = np.array([[0, 1], [0, 1], [1, 0], [1, 0]], np.float32)
     queries = Triples(reference=np.array([0]), target=np.array([-1]), attribute=np.array([0]),
                       direction=np.array([1]))

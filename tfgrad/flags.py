@@ -1,187 +1,207 @@
-"""The training flags, defined in a function (so importing tfgrad never defines flags) and
-turned into an `ExperimentConfig` by the entry points."""
+"""Config dataclasses → absl flags, and parsed flags → a config (one generic path for every
+system). Flags are defined in a function, so importing tfgrad never defines flags.
+
+Every leaf field of a system's config is a flag named after the field (or its
+`metadata["flag"]`), with the help of its docstring line. A flag several systems share is defined
+once. A flag given on the command line or in a flagfile that is not a field of the chosen
+system's config is an error naming the flag and the system; a flag not given takes the system's
+own default.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import typing
+from typing import Iterator, Sequence
+
 from absl import flags
 
-from tfgrad.config import (DATASETS, MODEL_KINDS, PRECISIONS, EvalConfig, ExperimentConfig,
-                           ModelConfig, RealDataConfig, TrainConfig)
-from tfgrad.data.synthetic import SyntheticCatalogueConfig
-from tfgrad.distribute import STRATEGIES
-from tfgrad.models.interaction_vae import SIMILARITIES
+# Flag name -> the systems whose configs have it (filled by define_config_flags).
+_SYSTEMS_OF_FLAG: dict[str, set[str]] = {}
 
 
-def define_experiment_flags() -> None:
-    """Defines every flag of `ExperimentConfig`, with the dataclasses' defaults."""
-    experiment, synthetic, real = ExperimentConfig(), SyntheticCatalogueConfig(), RealDataConfig()
-    model, train, evaluation = ModelConfig(), TrainConfig(), EvalConfig()
-    # The run.
-    flags.DEFINE_string("name", experiment.name, "Run name; exports go to <export_dir>/<name>/.")
-    flags.DEFINE_string("work_dir", experiment.work_dir,
-                        "Checkpoints, TensorBoard logs, final weights, metrics and pictures.")
-    flags.DEFINE_string("export_dir", experiment.export_dir, "Base folder of versioned exports.")
-    flags.DEFINE_bool("export", True, "Export a SavedModel after training.")
-    # Data.
-    flags.DEFINE_enum("dataset", experiment.dataset, list(DATASETS),
-                      "Catalogue source; 'synthetic' is generated, nothing to download; "
-                      "'movielens' and 'hm' read a public download (--movielens_dir, --hm_dir); "
-                      "'interactions' (recommenders) reads --interactions_path and --images_dir.")
-    flags.DEFINE_string("movielens_dir", real.movielens_dir,
-                        "MovieLens folder: ratings.csv / ratings.dat / u.data, movies, tags.")
-    flags.DEFINE_string("genome_dir", real.genome_dir,
-                        "Tag genome folder (genome-scores.csv, genome-tags.csv); default: "
-                        "--movielens_dir.")
-    flags.DEFINE_string("soft_attributes_path", real.soft_attributes_path,
-                        "soft-attributes.csv: also walk the 60 soft attributes and score the "
-                        "walks against the human judgments.")
-    flags.DEFINE_string("hm_dir", real.hm_dir,
-                        "H&M folder (articles.csv, transactions_train.csv).")
-    flags.DEFINE_list("hm_tag_columns", list(real.hm_tag_columns),
-                      "H&M article columns whose values become binary tags.")
-    flags.DEFINE_float("min_rating", real.min_rating, "MovieLens: ratings >= this are kept.")
-    flags.DEFINE_integer("min_user_interactions", real.min_user_interactions,
-                         "Real data: users with fewer interactions are dropped.")
-    flags.DEFINE_integer("min_tag_items", real.min_tag_items,
-                         "Real data: tags on fewer items are dropped.")
-    flags.DEFINE_string("images_dir", real.images_dir,
-                        "Item photos: H&M layout (<3 digits>/<id>.jpg), class folders "
-                        "(<class>/<id>.jpg) or one folder (<id>.jpg); default <hm_dir>/images.")
-    flags.DEFINE_string("interactions_path", real.interactions_path,
-                        "Dataset 'interactions': a CSV with user_id,item_id columns.")
-    flags.DEFINE_string("label_column", real.label_column,
-                        "H&M article column of the product-type labels (feature CNN).")
-    flags.DEFINE_integer("max_users", real.max_users,
-                         "Recommenders: keep the first this many users (quick runs).")
-    flags.DEFINE_string("visual_features_path", real.visual_features_path,
-                        "A .npy [items, F] of visual features for visrank, fm and vbpr; default: "
-                        "train a CNN on the product-type labels and use its features.")
-    flags.DEFINE_string("visual_feature_ids_path", real.visual_feature_ids_path,
-                        "The item id of each .npy row, one per line; default: sorted item ids.")
-    flags.DEFINE_integer("num_items", synthetic.num_items, "Synthetic catalogue: items M.")
-    flags.DEFINE_integer("num_users", synthetic.num_users, "Synthetic catalogue: users N.")
-    flags.DEFINE_integer("num_attributes", synthetic.num_attributes,
-                         "Synthetic catalogue: named attributes T.")
-    flags.DEFINE_integer("num_nuisance_factors", synthetic.num_nuisance_factors,
-                         "Synthetic catalogue: latent factors no attribute names.")
-    flags.DEFINE_float("mean_interactions_per_user", synthetic.mean_interactions_per_user,
-                       "Synthetic catalogue: mean interactions per user.")
-    flags.DEFINE_float("preference_temperature", synthetic.preference_temperature,
-                       "Synthetic catalogue: softmax temperature of users' choices.")
-    flags.DEFINE_integer("catalogue_seed", synthetic.seed, "Synthetic catalogue seed.")
-    flags.DEFINE_string("glove_path", None,
-                        "A GloVe text file (glove.6B.300d.txt layout); default: packaged "
-                        "GloVe 6B 50-d.")
-    flags.DEFINE_integer("max_pairs", experiment.max_pairs,
-                         "At most this many item pairs differing in one attribute.")
-    flags.DEFINE_float("test_fraction", experiment.test_fraction, "Held-out share of pairs.")
-    # Model.
-    flags.DEFINE_enum("model", model.kind, list(MODEL_KINDS),
-                      "cgir, its ablations (cgir_no_sparse, cgir_no_vae) or a baseline "
-                      "(cbir, dscmr, tirg); or a recommender of purchases from photos: dvbpr "
-                      "and its baselines (rand, poprank, bprmf, warp, fm, visrank, vbpr).")
-    flags.DEFINE_integer("latent_dim", model.latent_dim, "D of item table and attribute codes.")
-    flags.DEFINE_list("hidden_dims", [str(d) for d in model.hidden_dims],
-                      "VAE encoder hidden sizes, comma-separated.")
-    flags.DEFINE_float("dropout_rate", model.dropout_rate, "VAE input dropout.")
-    flags.DEFINE_enum("similarity", model.similarity, list(SIMILARITIES),
-                      "Item scoring: cosine / temperature (MacridVAE) or dot product.")
-    flags.DEFINE_float("temperature", model.temperature, "τ of the cosine similarity.")
-    flags.DEFINE_float("beta", model.beta, "β of the KL term.")
-    flags.DEFINE_float("alignment_weight", model.alignment_weight, "λ_align.")
-    flags.DEFINE_float("sparsity_weight", model.sparsity_weight, "λ_sparse (0: w/o Sparse).")
-    flags.DEFINE_float("target_sparsity", model.target_sparsity, "ρ of the sparsity loss.")
-    flags.DEFINE_integer("num_negatives", model.num_negatives,
-                         "CBIR: sampled non-targets per triple; WARP: negatives per positive.")
-    flags.DEFINE_float("label_weight", model.label_weight, "DSCMR: label-space loss weight.")
-    flags.DEFINE_float("invariance_weight", model.invariance_weight,
-                       "DSCMR: invariance loss weight.")
-    flags.DEFINE_float("regularization", model.regularization,
-                       "BPR-MF, WARP, FM, VBPR: λ of the L2 terms.")
-    flags.DEFINE_float("user_regularization", model.user_regularization, "DVBPR: λ_θ.")
-    flags.DEFINE_float("weight_decay", model.weight_decay, "DVBPR: weight decay of Φ.")
-    flags.DEFINE_integer("image_size", model.image_size,
-                         "Photo size for the CNNs (224: DVBPR's CNN-F as in the paper).")
-    flags.DEFINE_float("cnn_width", model.cnn_width,
-                       "CNN-F channel multiplier (1.0: the paper's 64/256/4096).")
-    flags.DEFINE_enum("precision", model.precision, list(PRECISIONS),
-                      "CNN compute precision; mixed_float16 for GPUs, mixed_bfloat16 for CPUs "
-                      "and TPUs that have it.")
-    flags.DEFINE_integer("feature_dim", model.feature_dim,
-                         "Width of the product-type CNN's features (visrank, fm, vbpr).")
-    flags.DEFINE_integer("feature_steps", model.feature_steps,
-                         "Training steps of the product-type CNN.")
-    # Training.
-    flags.DEFINE_integer("steps", train.steps, "Training steps.")
-    flags.DEFINE_integer("checkpoint_every", train.checkpoint_every,
-                         "Steps between resumable checkpoints.")
-    flags.DEFINE_integer("eval_every", train.eval_every,
-                         "Steps between evaluations (TensorBoard scalars and pictures).")
-    flags.DEFINE_integer("user_batch_size", train.user_batch_size, "Users per step.")
-    flags.DEFINE_integer("triple_batch_size", train.triple_batch_size, "Triples per step.")
-    flags.DEFINE_float("learning_rate", train.learning_rate, "Adam learning rate.")
-    flags.DEFINE_enum("strategy", train.strategy, list(STRATEGIES),
-                      "tf.distribute strategy; auto: mirrored over GPUs if several, else one.")
-    flags.DEFINE_integer("seed", train.seed, "Seed of initialisation, batches and splits.")
-    # Evaluation and export.
-    flags.DEFINE_integer("walk_steps", evaluation.walk_steps, "Walk length N.")
-    flags.DEFINE_float("step_size", evaluation.step_size, "γ_1; γ_n = step_size·n.")
-    flags.DEFINE_bool("distinct", evaluation.distinct,
-                      "No item twice in a walk (False: the paper's exact protocol).")
-    flags.DEFINE_integer("max_eval_queries", evaluation.max_queries,
-                         "Walk queries evaluated (a seeded sample of the held-out ones).")
-    flags.DEFINE_enum("index", evaluation.index, ["scann", "brute_force"],
-                      "Index used by the final evaluation.")
-    flags.DEFINE_integer("auc_negatives", evaluation.auc_negatives,
-                         "Recommenders: sampled negatives per user of the 'sampled' AUC.")
-    flags.DEFINE_integer("top_k", evaluation.top_k,
-                         "Recommenders: recommendations per user in the pictures.")
+@dataclasses.dataclass(frozen=True)
+class FlagField:
+    """One leaf field of a config tree: its path (("model", "kind")), flag name, type, default,
+    help and choices."""
+
+    path: tuple[str, ...]
+    flag: str
+    kind: object
+    default: object
+    help: str
+    choices: tuple | None
 
 
-def experiment_config_from_flags(values: flags.FlagValues) -> ExperimentConfig:
-    """Builds (and so validates) the config from parsed flag values."""
-    try:
-        hidden_dims = tuple(int(d) for d in values.hidden_dims)
-    except ValueError:
-        raise ValueError(f"--hidden_dims must be integers, got {values.hidden_dims}") from None
-    return ExperimentConfig(
-        name=values.name, work_dir=values.work_dir, export_dir=values.export_dir,
-        dataset=values.dataset,
-        synthetic=SyntheticCatalogueConfig(
-            num_items=values.num_items, num_users=values.num_users,
-            num_attributes=values.num_attributes,
-            num_nuisance_factors=values.num_nuisance_factors,
-            mean_interactions_per_user=values.mean_interactions_per_user,
-            preference_temperature=values.preference_temperature, seed=values.catalogue_seed),
-        data=RealDataConfig(
-            movielens_dir=values.movielens_dir, genome_dir=values.genome_dir,
-            soft_attributes_path=values.soft_attributes_path, hm_dir=values.hm_dir,
-            hm_tag_columns=tuple(values.hm_tag_columns), min_rating=values.min_rating,
-            min_user_interactions=values.min_user_interactions,
-            min_tag_items=values.min_tag_items, images_dir=values.images_dir,
-            interactions_path=values.interactions_path, label_column=values.label_column,
-            max_users=values.max_users, visual_features_path=values.visual_features_path,
-            visual_feature_ids_path=values.visual_feature_ids_path),
-        glove_path=values.glove_path, max_pairs=values.max_pairs,
-        test_fraction=values.test_fraction,
-        model=ModelConfig(
-            kind=values.model, latent_dim=values.latent_dim, hidden_dims=hidden_dims,
-            dropout_rate=values.dropout_rate, similarity=values.similarity,
-            temperature=values.temperature, beta=values.beta,
-            alignment_weight=values.alignment_weight, sparsity_weight=values.sparsity_weight,
-            target_sparsity=values.target_sparsity, num_negatives=values.num_negatives,
-            label_weight=values.label_weight, invariance_weight=values.invariance_weight,
-            regularization=values.regularization,
-            user_regularization=values.user_regularization, weight_decay=values.weight_decay,
-            image_size=values.image_size, cnn_width=values.cnn_width, precision=values.precision,
-            feature_dim=values.feature_dim, feature_steps=values.feature_steps),
-        train=TrainConfig(
-            steps=values.steps, checkpoint_every=values.checkpoint_every,
-            eval_every=values.eval_every, user_batch_size=values.user_batch_size,
-            triple_batch_size=values.triple_batch_size, learning_rate=values.learning_rate,
-            strategy=values.strategy, seed=values.seed),
-        eval=EvalConfig(
-            walk_steps=values.walk_steps, step_size=values.step_size, distinct=values.distinct,
-            max_queries=values.max_eval_queries, index=values.index,
-            auc_negatives=values.auc_negatives, top_k=values.top_k),
-    )
+def _docstring_help(cls) -> dict[str, str]:
+    """{field: text} from the "Attributes:" sections of a dataclass's docstring and its bases'."""
+    helps = {}
+    for base in reversed(cls.__mro__):
+        helps.update(_own_docstring_help(base))
+    return helps
+
+
+def _own_docstring_help(cls) -> dict[str, str]:
+    doc = cls.__doc__ or ""
+    if "Attributes:" not in doc:
+        return {}
+    helps, name = {}, None
+    for line in doc.split("Attributes:", 1)[1].splitlines():
+        match = re.match(r"\s{2,}(\w+): (.*)", line)
+        if match and line.startswith(" " * 6) and not line.startswith(" " * 8):
+            name = match[1]
+            helps[name] = match[2].strip()
+        elif name and line.strip() and line.startswith(" " * 8):
+            helps[name] += " " + line.strip()
+        elif not line.strip():
+            name = None
+    return helps
+
+
+def flag_fields(cls, path: tuple[str, ...] = ()) -> Iterator[FlagField]:
+    """Every leaf field of the config dataclass `cls`, depth first."""
+    hints = typing.get_type_hints(cls)
+    helps = _docstring_help(cls)
+    for field in dataclasses.fields(cls):
+        kind = hints[field.name]
+        if dataclasses.is_dataclass(kind):
+            yield from flag_fields(kind, path + (field.name,))
+            continue
+        default = field.default
+        yield FlagField(path=path + (field.name,), flag=field.metadata.get("flag", field.name),
+                        kind=kind, default=default,
+                        help=helps.get(field.name, f"{cls.__name__}.{field.name}."),
+                        choices=field.metadata.get("choices"))
+
+
+def _base_type(kind):
+    """int for Optional[int], (tuple, int) for tuple[int, ...], else the type itself."""
+    args = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+    if typing.get_origin(kind) is tuple:
+        return (tuple, args[0])
+    if args and typing.get_origin(kind) in (typing.Union, getattr(__import__("types"),
+                                                                    "UnionType", None)):
+        return args[0]
+    return kind
+
+
+def _define(field: FlagField, choices: Sequence, flag_values: flags.FlagValues) -> None:
+    base = _base_type(field.kind)
+    where = dict(flag_values=flag_values)
+    if isinstance(base, tuple):
+        flags.DEFINE_list(field.flag, [str(v) for v in field.default], field.help, **where)
+    elif base is bool:
+        flags.DEFINE_bool(field.flag, field.default, field.help, **where)
+    elif base is int:
+        flags.DEFINE_integer(field.flag, field.default, field.help, **where)
+    elif base is float:
+        flags.DEFINE_float(field.flag, field.default, field.help, **where)
+    elif choices:
+        flags.DEFINE_enum(field.flag, field.default, list(choices), field.help, **where)
+    else:
+        flags.DEFINE_string(field.flag, field.default, field.help, **where)
+
+
+def define_config_flags(configs: dict[str, type],
+                        flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines the flags of every system's config ({system name: config class}). A flag shared
+    by several systems is defined once, with the first system's default and help, and the union
+    of their choices."""
+    fields: dict[str, FlagField] = {}
+    choices: dict[str, list] = {}
+    for system, config_class in configs.items():
+        for field in flag_fields(config_class):
+            first = fields.setdefault(field.flag, field)
+            if _base_type(first.kind) != _base_type(field.kind):
+                raise TypeError(f"flag --{field.flag} has type {first.kind} in one system and "
+                                f"{field.kind} in {system}")
+            known = choices.setdefault(field.flag, [])
+            known.extend(c for c in field.choices or () if c not in known)
+            _SYSTEMS_OF_FLAG.setdefault(field.flag, set()).add(system)
+    for name, field in fields.items():
+        if name not in flag_values:
+            _define(field, choices[name], flag_values)
+
+
+def _value(field: FlagField, values: flags.FlagValues):
+    value = values[field.flag].value
+    base = _base_type(field.kind)
+    if isinstance(base, tuple):
+        try:
+            return tuple(base[1](v) for v in value)
+        except ValueError:
+            raise ValueError(f"--{field.flag} must be a comma-separated list of "
+                             f"{base[1].__name__}s, got {','.join(value)}") from None
+    return value
+
+
+def check_flags_apply(values: flags.FlagValues, config_class, system: str) -> None:
+    """Refuses flags given for another system: a flag that does nothing is a defect."""
+    own = {field.flag for field in flag_fields(config_class)}
+    foreign = sorted(name for name, systems in _SYSTEMS_OF_FLAG.items()
+                     if name not in own and name in values and values[name].present)
+    if foreign:
+        owners = sorted({s for name in foreign for s in _SYSTEMS_OF_FLAG[name]})
+        raise ValueError(f"{', '.join('--' + name for name in foreign)} do(es) not apply to "
+                         f"system {system!r} (flag(s) of {', '.join(owners)})")
+
+
+def config_from_flags(config_class, values: flags.FlagValues, system: str,
+                      overrides: dict | None = None):
+    """The config of `system` from parsed flags: given flags override the config's defaults.
+
+    Args:
+      overrides: {flag: value} applied on top (e.g. the chosen model).
+    """
+    check_flags_apply(values, config_class, system)
+    overrides = overrides or {}
+    given: dict[tuple[str, ...], object] = {}
+    for field in flag_fields(config_class):
+        if field.flag in overrides:
+            given[field.path] = overrides[field.flag]
+        elif values[field.flag].present:
+            given[field.path] = _value(field, values)
+    return build_config(config_class, given)
+
+
+def build_config(config_class, given: dict[tuple[str, ...], object], path=()):
+    """`config_class` with the values at the given field paths, defaults elsewhere."""
+    hints = typing.get_type_hints(config_class)
+    kwargs = {}
+    for field in dataclasses.fields(config_class):
+        here = path + (field.name,)
+        if dataclasses.is_dataclass(hints[field.name]):
+            kwargs[field.name] = build_config(hints[field.name], given, here)
+        elif here in given:
+            kwargs[field.name] = given[here]
+    return config_class(**kwargs)
+
+
+def replace_given(config, values: flags.FlagValues, sections: Sequence[str]):
+    """`config` with the given flags of `sections` (e.g. ("eval",)) replaced: how a finished
+    run is re-evaluated with other evaluation settings."""
+    changes: dict[str, dict] = {}
+    for field in flag_fields(type(config)):
+        if field.path[0] in sections and values[field.flag].present:
+            changes.setdefault(field.path[0], {})[field.path[-1]] = _value(field, values)
+    return dataclasses.replace(config, **{
+        section: dataclasses.replace(getattr(config, section), **fields)
+        for section, fields in changes.items()})
+
+
+def define_system_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines the flags of every registered system's config."""
+    from tfgrad.core import registry
+
+    define_config_flags(registry.config_classes(), flag_values)
+
+
+def system_config_from_flags(values: flags.FlagValues, model: str | None = None):
+    """(system, config) of the model `model` (default: --model) from parsed flags."""
+    from tfgrad.core import registry
+
+    model = values.model if model is None else model
+    system = registry.system_of_model(model)
+    return system, config_from_flags(system.config_class, values, system.name,
+                                     overrides={"model": model})

@@ -29,8 +29,8 @@ def main(argv: list[str]) -> None:
         raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
     import tensorflow as tf
 
-    from tfgrad.export import load_export
-    from tfgrad.recommender_export import (RECOMMEND_EXACT_SIGNATURE, RECOMMEND_SIGNATURE,
+    from tfgrad.export.versioned import load_export
+    from tfgrad.export.recommend import (RECOMMEND_EXACT_SIGNATURE, RECOMMEND_SIGNATURE,
                                            SCORE_SIGNATURE)
 
     export = load_export(FLAGS.export_dir)

@@ -1,7 +1,8 @@
 """Trains, evaluates and exports: `python -m tfgrad.train --flagfile=configs/cgir_synthetic.cfg`.
 
-Re-running the same command after a kill resumes from the last checkpoint in --work_dir.
-Every flag: `python -m tfgrad.train --helpfull`.
+--model picks the model and so the system that trains it (`tfgrad.core.registry`). Re-running
+the same command after a kill resumes from the last checkpoint in --work_dir. Every flag:
+`python -m tfgrad.train --helpfull`.
 """
 
 from __future__ import annotations
@@ -9,36 +10,35 @@ from __future__ import annotations
 from absl import app, flags
 
 from tfgrad import cli
-from tfgrad.flags import define_experiment_flags, experiment_config_from_flags
 
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    from tfgrad.flags import define_system_flags
+
+    define_system_flags()
+    flags.DEFINE_bool("export", True, "Export a SavedModel after training.")
 
 
 @cli.guarded
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from tfgrad import experiment
+    from tfgrad.core import run
     from tfgrad.evaluation import format_table
+    from tfgrad.flags import system_config_from_flags
 
-    config = experiment_config_from_flags(FLAGS)
-    result = experiment.run(config, export=FLAGS.export)
-    if config.model.is_recommender:
-        from tfgrad.recommendation import AUC_COLUMNS
-
-        print(f"\n{config.name}: trained {config.train.steps} steps in "
-              f"{result['train_seconds']:.1f} s; selected step {result['selected']['step']} "
-              f"(best validation AUC); test AUC:\n")
-        print(format_table(result["rows"], AUC_COLUMNS))
-    else:
-        print(f"\n{config.name}: trained {config.train.steps} steps in "
-              f"{result['train_seconds']:.1f} s; metrics on held-out triples:\n")
-        print(format_table(result["rows"]))
+    system, config = system_config_from_flags(FLAGS)
+    result = run.run(system, config, export=FLAGS.export)
+    table = result.main_table
+    print(f"\n{system.summary(config, result)}\n")
+    print(format_table(run.summarize(result.evaluation)[table.name], table.columns))
     print(f"\nwork dir: {config.work_dir}  (tensorboard --logdir {config.work_dir}/logs)")
-    if result["export_path"]:
-        print(f"exported: {result['export_path']}")
+    if result.export_path:
+        print(f"exported: {result.export_path}")
 
 
 if __name__ == "__main__":
-    define_experiment_flags()
+    define_flags()
     app.run(main)

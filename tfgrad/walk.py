@@ -64,7 +64,8 @@ def main(argv: list[str]) -> None:
         raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
     import tensorflow as tf
 
-    from tfgrad.export import WALK_EXACT_SIGNATURE, WALK_SIGNATURE, load_export
+    from tfgrad.export.versioned import load_export
+    from tfgrad.export.walk import WALK_EXACT_SIGNATURE, WALK_SIGNATURE
 
     attributes = [a.strip() for a in FLAGS.attribute]
     directions = [d.strip().lower() for d in FLAGS.direction]

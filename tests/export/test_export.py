@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from support.exports import save_walk_export, walk_module
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
-from tfgrad.export import (WALK_EXACT_SIGNATURE, WALK_SIGNATURE, WalkServingModule,
-                           load_export, resolve_version, save_versioned)
+from tfgrad.export.versioned import load_export, resolve_version, save_versioned
+from tfgrad.export.walk import WALK_EXACT_SIGNATURE, WALK_SIGNATURE
 from tfgrad.retrieval.index import BruteForceIndex, ScannSettings
 from tfgrad.retrieval.walk import Walker
+from tfgrad.spaces import LinearMove
 
 NUM_ITEMS, DIM = 3000, 32
 
@@ -36,15 +38,11 @@ def exported(space, tmp_path_factory):
     catalogue, item_vectors, attribute_vectors = space
     base = str(tmp_path_factory.mktemp("exports") / "model")
     # Forced partitioning + asymmetric hashing, so `walk` really is approximate here.
-    module = WalkServingModule(item_vectors, attribute_vectors, catalogue.item_ids,
-                               catalogue.item_names, catalogue.attributes, step_size=0.1,
-                               scann_settings=ScannSettings(num_leaves=40, num_leaves_to_search=10))
-    path = save_versioned(module, base, catalogue, {"model": "test", "step_size": 0.1,
-                                                    "attributes": list(catalogue.attributes)})
-    stock = WalkServingModule(item_vectors, attribute_vectors, catalogue.item_ids,
-                              catalogue.item_names, catalogue.attributes, step_size=0.1,
-                              with_scann=False)
-    stock_path = save_versioned(stock, base + "_stock", catalogue, {"model": "test"})
+    path = save_walk_export(
+        catalogue, item_vectors, attribute_vectors, base, {"model": "test", "step_size": 0.1},
+        scann_settings=ScannSettings(num_leaves=40, num_leaves_to_search=10))
+    stock_path = save_walk_export(catalogue, item_vectors, attribute_vectors, base + "_stock",
+                                  {"model": "test"}, with_scann=False)
     return base, path, stock_path
 
 
@@ -92,7 +90,7 @@ print(json.dumps({{"ids": r["item_ids"].numpy().astype(str).tolist(),
                             text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     reloaded = json.loads(output.stdout.strip().splitlines()[-1])
 
-    walker = Walker(item_vectors, attribute_vectors, BruteForceIndex(item_vectors))
+    walker = Walker(item_vectors, LinearMove(attribute_vectors), BruteForceIndex(item_vectors))
     weights = np.zeros((3, 6), np.float32)
     weights[0, catalogue.attributes.index("floral")] = 1
     weights[1, catalogue.attributes.index("dark")] = -1
@@ -177,10 +175,9 @@ def test_bad_requests_fail_with_a_message_naming_the_problem(exported, request_a
 def test_second_export_is_a_new_version(space, exported, tmp_path):
     catalogue, item_vectors, attribute_vectors = space
     base = str(tmp_path / "again")
-    module = WalkServingModule(item_vectors, attribute_vectors, catalogue.item_ids,
-                               catalogue.item_names, catalogue.attributes, 0.1, with_scann=False)
-    first = save_versioned(module, base, catalogue, {})
-    second = save_versioned(module, base, catalogue, {})
+    module = walk_module(catalogue, item_vectors, attribute_vectors, with_scann=False)
+    first = save_versioned(module, base, {})
+    second = save_versioned(module, base, {})
     assert (os.path.basename(first), os.path.basename(second)) == ("1", "2")
     assert resolve_version(base) == second
 
@@ -196,7 +193,7 @@ def test_models_config_lists_the_stock_exports_for_tf_serving(exported):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    from tfgrad.export import write_models_config
+    from tfgrad.export.versioned import write_models_config
 
     base, _, _ = exported
     path = write_models_config(os.path.dirname(base))

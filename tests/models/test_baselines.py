@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgrad.config import RETRIEVAL_KINDS, ModelConfig
 from tfgrad.data.pipelines import attribute_weights, cgir_training_dataset, triples_dataset
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
 from tfgrad.data.triples import make_triples, split_triples
 from tfgrad.data.word_vectors import load_attribute_word_vectors
 from tfgrad.distribute import get_strategy
-from tfgrad.models import create_model
 from tfgrad.models.towers import ItemInteractionTower, WordAttributeTower
-from tfgrad.retrieval.walk import walker_for
+from tfgrad.retrieval.walk import Walker
+from tfgrad.systems import cgir
+
+RETRIEVAL_KINDS = tuple(cgir.MODELS)
 
 LATENT_DIM = 16
 
@@ -32,10 +33,11 @@ def setting():
 
 
 def make(kind, setting, **overrides):
-    catalogue, _, _, words = setting
+    catalogue, train, test, words = setting
     keras.utils.set_random_seed(0)
-    config = ModelConfig(kind=kind, latent_dim=LATENT_DIM, hidden_dims=(32,), **overrides)
-    return create_model(config, catalogue, words)
+    config = cgir.CGIRConfig(model=cgir.RetrievalModelConfig(
+        kind=kind, latent_dim=LATENT_DIM, hidden_dims=(32,), **overrides))
+    return cgir.build_model(config, cgir.PreparedData(catalogue, words, train, test))
 
 
 def batch_for(model, setting, size=16):
@@ -83,7 +85,7 @@ def test_every_model_exposes_one_item_space(kind, setting):
     assert items.shape == (catalogue.num_items, LATENT_DIM)
     assert attributes.shape[0] == catalogue.num_attributes
     # The walker's composed queries are the model's own composer at every γ.
-    walker = walker_for(model)
+    walker = Walker.over(cgir.item_space(model, catalogue))
     reference = np.array([0, 5, 9])
     weights = attribute_weights(np.array([0, 1, 2]), np.array([1, -1, 1]),
                                 catalogue.num_attributes)
@@ -183,20 +185,17 @@ def test_mirrored_training_step(kind, setting):
 
 
 def test_baseline_export_walks_like_the_model(setting, tmp_path):
-    from tfgrad.config import EvalConfig, ExperimentConfig
-    from tfgrad.export import export_walk_model
-
-    catalogue = setting[0]
+    catalogue, train, test, words = setting
     model = make("tirg", setting)
-    config = ExperimentConfig(name="tirg", export_dir=str(tmp_path),
-                              eval=EvalConfig(step_size=0.1))
-    path = export_walk_model(model, catalogue, config)
+    config = cgir.CGIRConfig(name="tirg", export_dir=str(tmp_path),
+                             eval=cgir.WalkEvalConfig(step_size=0.1))
+    path = cgir.SYSTEM.export(model, config, cgir.PreparedData(catalogue, words, train, test))
     stock = os.path.join(str(tmp_path), "tirg_stock", "1")
     loaded = tf.saved_model.load(stock)
     result = loaded.signatures["walk_exact"](
         item=tf.constant([catalogue.item_ids[3]]), attribute=tf.constant([catalogue.attributes[1]]),
         direction=tf.constant(["more"]), steps=tf.constant(5))
-    walk = walker_for(model).walk(np.array([3]), attribute_weights(
+    walk = Walker.over(cgir.item_space(model, catalogue)).walk(np.array([3]), attribute_weights(
         np.array([1]), np.array([1]), catalogue.num_attributes), 5, 0.1)
     expected = catalogue.item_ids[walk.items.numpy()[0]]
     assert [x.decode() for x in result["item_ids"].numpy()[0]] == expected.tolist()

@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 
 from tfgrad.retrieval.index import BruteForceIndex, ScannIndex, ScannSettings
-from tfgrad.retrieval.walk import Walker, pick_distinct, walk_strengths, walker_for
+from tfgrad.retrieval.walk import Walker, pick_distinct, walk_strengths
+from tfgrad.spaces import ItemSpace, LinearMove
 
 
 def numpy_walk(items, attributes, reference, weights, steps, step_size, distinct=True):
@@ -42,7 +43,7 @@ def space():
 
 
 def _brute_force_walker(items, attributes):
-    return Walker(items, attributes, BruteForceIndex(items))
+    return Walker(items, LinearMove(attributes), BruteForceIndex(items))
 
 
 def _one_hot(attribute, direction, num_attributes=3):
@@ -271,9 +272,9 @@ def test_scann_walker_agrees_with_brute_force_walker():
     reference = rng.choice(3000, size=40, replace=False)
     weights = _one_hot(rng.integers(4, size=40), rng.choice([-1.0, 1.0], size=40), 4)
 
-    brute = Walker(items, attributes, BruteForceIndex(items)).walk(reference, weights)
+    brute = Walker(items, LinearMove(attributes), BruteForceIndex(items)).walk(reference, weights)
     scann_index = ScannIndex(items, ScannSettings(num_leaves=30, num_leaves_to_search=10))
-    scann = Walker(items, attributes, scann_index).walk(reference, weights)
+    scann = Walker(items, LinearMove(attributes), scann_index).walk(reference, weights)
 
     scann_items = scann.items.numpy()
     assert scann_items.shape == (40, 10)
@@ -293,7 +294,7 @@ def test_scann_walker_never_returns_padding_as_an_item():
     reference = np.arange(1, 40)
     weights = _one_hot(np.zeros(39, int), 1.0, 2)
 
-    walk = Walker(items, attributes, index).walk(reference, weights, steps=20, step_size=0.05)
+    walk = Walker(items, LinearMove(attributes), index).walk(reference, weights, steps=20, step_size=0.05)
 
     walk_items, walk_scores = walk.items.numpy(), walk.scores.numpy()
     found = walk_items >= 0
@@ -307,26 +308,24 @@ def test_scann_walker_never_returns_padding_as_an_item():
     np.testing.assert_allclose(walk_scores[found], true_scores[found], rtol=1e-3, atol=1e-3)
 
 
-# ---------------------------------------------------------------- walker_for
+# ---------------------------------------------------------------- Walker.over
 
 
-class _FakeModel:
-    def __init__(self, items, attributes):
-        self._items, self._attributes = items, attributes
-
-    def item_vectors(self):
-        return tf.constant(self._items)
-
-    def attribute_vectors(self):
-        return tf.constant(self._attributes)
-
-
-def test_walker_for_uses_the_models_item_space(space):
+def test_walker_over_uses_the_spaces_vectors_and_move(space):
     items, attributes = space
-    walker = walker_for(_FakeModel(items, attributes))
+    item_space = ItemSpace(np.array([f"i{k}" for k in range(200)]),
+                           np.array([f"item {k}" for k in range(200)]), items,
+                           LinearMove(attributes), ("a", "b", "c"))
+    walker = Walker.over(item_space)
     assert isinstance(walker.index, BruteForceIndex)
     np.testing.assert_array_equal(walker.item_vectors.numpy(), items)
-    np.testing.assert_array_equal(walker.attribute_vectors.numpy(), attributes)
+    np.testing.assert_array_equal(walker.move.attribute_vectors.numpy(), attributes)
     walk = walker.walk([10], _one_hot([1], 1.0), steps=3, step_size=0.5)
     expected_items, _ = numpy_walk(items, attributes, [10], _one_hot([1], 1.0), 3, 0.5)
     np.testing.assert_array_equal(walk.items.numpy(), expected_items)
+
+
+def test_walker_over_a_space_without_move_is_refused(space):
+    items, _ = space
+    with pytest.raises(ValueError, match="cannot be walked"):
+        Walker.over(ItemSpace(np.arange(200).astype(str), np.arange(200).astype(str), items))

@@ -14,7 +14,6 @@ import urllib.request
 
 import grpc
 import numpy as np
-import pandas as pd
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
@@ -23,7 +22,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from support.cli_helpers import run_module, start_module
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
-from tfgrad.export import WalkServingModule, load_export, save_versioned
+from support.exports import save_walk_export
+from tfgrad.export.versioned import load_export, save_versioned
 from tfgrad.serving.client import walk_request, walk_response
 from tfgrad.serving.servables import ModelManager
 from tfgrad.serving.server import ModelServer
@@ -35,10 +35,8 @@ def _export(base, seed):
     catalogue = generate_catalogue(SyntheticCatalogueConfig(
         num_items=NUM_ITEMS, num_users=20, num_attributes=NUM_ATTRIBUTES))
     rng = np.random.default_rng(seed)
-    module = WalkServingModule(rng.normal(size=(NUM_ITEMS, DIM)),
-                               rng.uniform(size=(NUM_ATTRIBUTES, DIM)), catalogue.item_ids,
-                               catalogue.item_names, catalogue.attributes, 0.1)
-    return save_versioned(module, base, catalogue, {"attributes": list(catalogue.attributes)})
+    return save_walk_export(catalogue, rng.normal(size=(NUM_ITEMS, DIM)),
+                            rng.uniform(size=(NUM_ATTRIBUTES, DIM)), base)
 
 
 def _free_port():
@@ -314,16 +312,17 @@ def test_serve_names_a_missing_base_path(tmp_path):
 
 
 def test_a_recommender_export_is_served_with_tf_serving_status_codes(tmp_path):
-    from tfgrad.recommender_export import RecommenderServingModule
+    from tfgrad.export.recommend import RecommenderServingModule
+    from tfgrad.spaces import ItemSpace, UserSpace
 
     rng = np.random.default_rng(0)
-    users, items = rng.normal(size=(3, 4)), rng.normal(size=(12, 4))
-    module = RecommenderServingModule(users, items, ["ann", "bob", "cy"],
-                                      [f"a{k}" for k in range(12)], [f"art {k}" for k in range(12)],
-                                      [np.array([0]), np.array([1, 2]), np.array([3])])
+    users = UserSpace(np.array(["ann", "bob", "cy"]), rng.normal(size=(3, 4)),
+                      [np.array([0]), np.array([1, 2]), np.array([3])])
+    items = ItemSpace(np.array([f"a{k}" for k in range(12)]),
+                      np.array([f"art {k}" for k in range(12)]), rng.normal(size=(12, 4)))
+    module = RecommenderServingModule(users, items)
     base = str(tmp_path / "dvbpr")
-    save_versioned(module, base, pd.DataFrame({"item_id": [f"a{k}" for k in range(12)],
-                                               "name": [f"art {k}" for k in range(12)]}), {})
+    save_versioned(module, base, {})
     manager = ModelManager("dvbpr", base, poll_seconds=0)
     manager.start()
     server = ModelServer(manager, "127.0.0.1", 0, _free_port(), max_batch_size=64).start()

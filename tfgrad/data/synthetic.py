@@ -58,7 +58,8 @@ class SyntheticCatalogueConfig:
     family_noise: float = 0.05
     mean_interactions_per_user: float = 30.0
     preference_temperature: float = 0.5
-    seed: int = 0
+    # --catalogue_seed: --seed is the training seed.
+    seed: int = dataclasses.field(default=0, metadata={"flag": "catalogue_seed"})
 
     def __post_init__(self):
         if not 1 <= self.num_attributes <= len(ATTRIBUTE_WORDS):

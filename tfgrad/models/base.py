@@ -1,11 +1,11 @@
 """What every tfgrad model shares (a training step over its loss terms) and what every retrieval
-model shares: the item space, the query composer, the alignment
-logits and the training step.
+model shares: the item table, the attribute move, the alignment logits and the training step.
 
-A model exposes `item_vectors()` [M, D], `attribute_vectors()` [T, E] and a query composer
-q = compose(h_i, γ·Σ_t α_t φ_t). The walk, the index, evaluation and export only use these, so
-every model (CGIR, its ablations and the baselines) is walked, searched and scored by the same
-code; only the composer, the encoders and the losses differ.
+A retrieval model exposes `item_vectors()` [M, D] and `attribute_move()`, the `AttributeMove`
+q = compose(h_i, γ·Σ_t α_t φ_t) its walks take; the CGIR system turns them into an `ItemSpace`
+(`tfgrad.spaces`), which is all the walk, the index, evaluation and export read. So every model
+(CGIR, its ablations and the baselines) is walked, searched and scored by the same code; only
+the composer, the encoders and the losses differ.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from __future__ import annotations
 from typing import Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from tfgrad.spaces import AttributeMove, ComposedMove, LinearMove
 
 # A masked logit: far below any real logit, finite so that softmax gradients stay finite.
 MASKED_LOGIT = -1e9
@@ -28,6 +31,8 @@ class LossTrainedModel(keras.Model):
     """
 
     LOSS_NAMES: tuple[str, ...] = ("loss",)
+    # False for models computed from the training data in one go (RAND, PopRank, VisRank).
+    learns = True
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -88,6 +93,14 @@ class RetrievalModel(LossTrainedModel):
         """[T, E] the attribute codes; given other words ([V', 50], [T', V']) it encodes those
         attribute strings instead (attributes never seen in training, e.g. soft attributes)."""
         raise NotImplementedError
+
+    def attribute_move(self, word_vectors=None, attribute_word_matrix=None) -> AttributeMove:
+        """The move walks take: linear (q = h_i + m) without a composer, else the composer's.
+        Given other words, it moves along those attribute strings (see `attribute_vectors`)."""
+        vectors = np.asarray(self.attribute_vectors(word_vectors, attribute_word_matrix))
+        if self.composer is None:
+            return LinearMove(vectors)
+        return ComposedMove(vectors, self.composer)
 
     def compose_queries(self, reference_vectors: tf.Tensor, modifications: tf.Tensor
                         ) -> tf.Tensor:

@@ -27,7 +27,6 @@ class Recommender(LossTrainedModel):
     """
 
     LOSS_NAMES = ("loss", "bpr", "regularization")
-    learns = True
     uses_images = False
 
     def __init__(self, num_users: int, num_items: int, **kwargs):

@@ -1,4 +1,5 @@
-"""The walk: q_n = h_i + γ_n Σ_t α_t F(t), γ_n = step_size·n, top item per step (CGIR.md).
+"""The walk: q_n = move(h_i, γ_n Σ_t α_t φ_t), γ_n = step_size·n, top item per step (CGIR.md;
+the move is the item space's, `tfgrad.spaces`).
 
 All N steps of all B queries go to the index as one [B·N, D] batch; the only sequential part
 is choosing, per step, the best candidate not already used — over N+1 candidates, not M items.
@@ -77,25 +78,30 @@ def pick_distinct(candidate_scores: tf.Tensor, candidate_items: tf.Tensor,
 
 
 class Walker(tf.Module):
-    """Walks an item space: item vectors H [M, D], attribute vectors [T, E], a query composer
-    and an index over H.
+    """Walks an item space: item vectors H [M, D], the space's attribute move and an index
+    over H.
 
     Args:
       item_vectors: [M, D].
-      attribute_vectors: [T, E] φ_t.
+      move: the `AttributeMove` that gives each step's query (linear for CGIR, a trained
+        composer for the baselines).
       index: a `BruteForceIndex` or `ScannIndex` over the item vectors.
-      composer: None for CGIR's linear q = h_i + γ·Σ α_t φ_t (one broadcast for all steps),
-        or a trained layer ([K, D], [K, E]) -> [K, D] (the baselines' composers), applied to
-        every (reference, γ·modification) pair.
     """
 
-    def __init__(self, item_vectors, attribute_vectors, index: tf.Module, composer=None,
-                 name: str = "walker"):
+    def __init__(self, item_vectors, move, index: tf.Module, name: str = "walker"):
         super().__init__(name=name)
         self.item_vectors = as_constant_variable(item_vectors, "item_vectors")
-        self.attribute_vectors = as_constant_variable(attribute_vectors, "attribute_vectors")
+        self.move = move
         self.index = index
-        self.composer = composer
+
+    @classmethod
+    def over(cls, space, index_kind: str = "brute_force", scann_settings=None) -> "Walker":
+        """A walker over an `ItemSpace` with a fresh index ("brute_force" or "scann"; ScaNN's
+        settings chosen by catalogue size when None)."""
+        if space.move is None:
+            raise ValueError("this item space cannot be walked: it has no attribute move")
+        return cls(space.item_vectors, space.move,
+                   build_index(space.item_vectors, index_kind, scann_settings))
 
     @property
     def num_items(self) -> int:
@@ -103,17 +109,9 @@ class Walker(tf.Module):
 
     def queries(self, reference: tf.Tensor, attribute_weights: tf.Tensor,
                 strengths: tf.Tensor) -> tf.Tensor:
-        """[B], [B, T], [N] -> [B, N, D] the composed query of every step."""
-        reference_vectors = tf.gather(self.item_vectors, reference)
-        modification = tf.matmul(attribute_weights, self.attribute_vectors)
-        if self.composer is None:
-            return (reference_vectors[:, None, :]
-                    + strengths[None, :, None] * modification[:, None, :])
-        batch_size, num_steps = tf.shape(reference)[0], tf.shape(strengths)[0]
-        scaled = strengths[None, :, None] * modification[:, None, :]
-        repeated = tf.repeat(reference_vectors, num_steps, axis=0)
-        queries = self.composer(repeated, tf.reshape(scaled, [batch_size * num_steps, -1]))
-        return tf.reshape(queries, [batch_size, num_steps, -1])
+        """[B], [B, T], [N] -> [B, N, D] the query of every step."""
+        return self.move.queries(tf.gather(self.item_vectors, reference), attribute_weights,
+                                 strengths)
 
     def walk(self, reference, attribute_weights, steps=10, step_size=0.1,
              distinct: bool = True) -> Walk:
@@ -150,25 +148,3 @@ class Walker(tf.Module):
         queries = self.queries(reference, tf.cast(attribute_weights, tf.float32),
                                tf.ones([1], tf.float32))[:, 0, :]
         return tf.matmul(queries, self.item_vectors, transpose_b=True)
-
-
-def walker_for(model, index_kind: str = "brute_force", scann_settings=None,
-               items=None, attribute_vectors=None) -> Walker:
-    """A `Walker` over a trained model's item space (a `RetrievalModel`).
-
-    Args:
-      model: the trained model.
-      index_kind: "brute_force" or "scann".
-      scann_settings: ScaNN's settings; None chooses by catalogue size.
-      items: walk among these item indices only (a pool); walk indices are then positions in
-        `items`.
-      attribute_vectors: [T', E] the attributes to walk along; default the model's own.
-    """
-    item_vectors = np.asarray(model.item_vectors())
-    if items is not None:
-        item_vectors = item_vectors[np.asarray(items)]
-    if attribute_vectors is None:
-        attribute_vectors = model.attribute_vectors()
-    return Walker(item_vectors, np.asarray(attribute_vectors),
-                  build_index(item_vectors, index_kind, scann_settings),
-                  composer=getattr(model, "composer", None))

@@ -39,7 +39,7 @@ class Servable:
 
     version: int
     path: str
-    export: object  # tfgrad.export.LoadedExport
+    export: object  # tfgrad.export.versioned.LoadedExport
     meta_graph: object  # tensorflow.core.protobuf.meta_graph_pb2.MetaGraphDef
     signatures: dict  # name -> SignatureSpec
 
@@ -70,7 +70,7 @@ def signature_specs(meta_graph) -> dict:
 
 
 def load_servable(path: str, version: int) -> Servable:
-    from tfgrad.export import load_export
+    from tfgrad.export.versioned import load_export
 
     export = load_export(path)
     meta_graph = read_meta_graph(path)

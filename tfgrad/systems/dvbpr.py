@@ -22,14 +22,28 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgrad import metrics, plots, trainer
-from tfgrad.config import ExperimentConfig
+from tfgrad import metrics, plots
+from tfgrad.config import PRECISIONS, SystemConfig, TrainConfig, check_choice, option
+from tfgrad.core.run import EVALUATION_LOGS
+from tfgrad.core.system import Evaluation, ModelSpec, Monitor, System, Table
 from tfgrad.data.images import load_images, normalize_images
 from tfgrad.data.pipelines import bpr_triples_dataset
 from tfgrad.data.purchases import Purchases, load_hm_purchases, load_interaction_purchases
-from tfgrad.distribute import get_strategy
+from tfgrad.export.recommend import export_recommend
 from tfgrad.models.recommender import Recommender
+from tfgrad.spaces import ItemSpace, UserSpace
 
+MODELS = {
+    "dvbpr": ModelSpec("DVBPR", "Siamese CNN-F Φ and user vectors θ_u trained with BPR"),
+    "rand": ModelSpec("RAND", "random scores"),
+    "poprank": ModelSpec("PopRank", "training purchase counts"),
+    "bprmf": ModelSpec("BPR-MF", "matrix factorisation with BPR"),
+    "warp": ModelSpec("WARP", "matrix factorisation with the WARP loss"),
+    "fm": ModelSpec("FM", "factorisation machine over user × item and user × visual feature"),
+    "visrank": ModelSpec("VisRank", "visual similarity to the user's purchases"),
+    "vbpr": ModelSpec("VBPR", "BPR-MF plus a visual factor over fixed CNN features"),
+}
+DATASETS = ("hm", "interactions")
 FEATURE_KINDS = ("visrank", "fm", "vbpr")
 AUC_COLUMNS = ("auc_all", "auc_cold", "auc_all_sampled", "auc_cold_sampled", "val_auc")
 BEST_FILE = "best.json"
@@ -37,6 +51,119 @@ BEST_WEIGHTS = "best.weights.h5"
 RECOMMENDATIONS_PNG = "recommendations.png"
 IMAGE_BATCH = 256
 _PICTURED_USERS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class RecommenderModelConfig:
+    """Which recommender and its hyper-parameters (see `DVBPRSystem.build`).
+
+    Attributes:
+      kind: The model: dvbpr or one of its baselines (rand, poprank, bprmf, warp, fm, visrank,
+        vbpr).
+      latent_dim: K of the user and item factors.
+      dropout_rate: DVBPR and the product-type CNN: dropout of the CNN's dense layers.
+      num_negatives: CBIR: sampled non-targets per triple; WARP: negatives per positive.
+      regularization: BPR-MF, WARP, FM, VBPR: λ of the L2 terms.
+      user_regularization: DVBPR: λ_θ.
+      weight_decay: DVBPR: weight decay of Φ.
+      image_size: Photo size for the CNNs (224: DVBPR's CNN-F as in the paper).
+      cnn_width: CNN-F channel multiplier (1.0: the paper's 64/256/4096).
+      precision: CNN compute precision; mixed_float16 for GPUs, mixed_bfloat16 for CPUs and
+        TPUs that have it.
+      feature_dim: Width of the product-type CNN's features (visrank, fm, vbpr).
+      feature_steps: Training steps of the product-type CNN.
+    """
+
+    kind: str = option("dvbpr", flag="model", choices=tuple(MODELS))
+    latent_dim: int = 64
+    dropout_rate: float = 0.5
+    num_negatives: int = 16
+    regularization: float = 1e-4
+    user_regularization: float = 1.0
+    weight_decay: float = 1e-3
+    image_size: int = 64
+    cnn_width: float = 0.125
+    precision: str = option("float32", choices=PRECISIONS)
+    feature_dim: int = 64
+    feature_steps: int = 1500
+
+    def __post_init__(self):
+        check_choice("model", self.kind, MODELS)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                             f"{self.precision!r}")
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be at least 16 px, got {self.image_size}")
+        if self.cnn_width <= 0:
+            raise ValueError(f"cnn_width must be positive, got {self.cnn_width}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PurchaseDataConfig:
+    """Where the purchases and photos are (`tfgrad.data.purchases`, `tfgrad.data.images`).
+
+    Attributes:
+      hm_dir: H&M folder (articles.csv, transactions_train.csv).
+      images_dir: Item photos: H&M layout (<3 digits>/<id>.jpg), class folders
+        (<class>/<id>.jpg) or one folder (<id>.jpg); default <hm_dir>/images.
+      interactions_path: Dataset 'interactions': a CSV with user_id,item_id columns.
+      label_column: H&M article column of the product-type labels (feature CNN).
+      min_user_interactions: Real data: users with fewer interactions are dropped.
+      max_users: Recommenders: keep the first this many users (quick runs).
+      visual_features_path: A .npy [items, F] of visual features for visrank, fm and vbpr;
+        default: train a CNN on the product-type labels and use its features.
+      visual_feature_ids_path: The item id of each .npy row, one per line; default: sorted
+        item ids.
+    """
+
+    hm_dir: Optional[str] = None
+    images_dir: Optional[str] = None
+    interactions_path: Optional[str] = None
+    label_column: str = "product_type_name"
+    min_user_interactions: int = 5
+    max_users: Optional[int] = None
+    visual_features_path: Optional[str] = None
+    visual_feature_ids_path: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RecommenderEvalConfig:
+    """How recommenders are evaluated and pictured.
+
+    Attributes:
+      auc_negatives: Recommenders: sampled negatives per user of the 'sampled' AUC.
+      top_k: Recommenders: recommendations per user in the pictures.
+    """
+
+    auc_negatives: int = 100
+    top_k: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class DVBPRConfig(SystemConfig):
+    """One recommender run (train → select on validation AUC → test AUC → export).
+
+    Attributes:
+      dataset: Purchases with photos: 'hm' (--hm_dir) or 'interactions' (--interactions_path
+        and --images_dir).
+    """
+
+    name: str = "dvbpr_hm"
+    work_dir: str = "runs/dvbpr_hm"
+    dataset: str = option("hm", choices=DATASETS)
+    data: PurchaseDataConfig = PurchaseDataConfig()
+    model: RecommenderModelConfig = RecommenderModelConfig()
+    train: TrainConfig = TrainConfig()
+    eval: RecommenderEvalConfig = RecommenderEvalConfig()
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"model {self.model.kind!r} recommends from purchases and photos: "
+                             f"use --dataset=hm or --dataset=interactions")
+        needed = {"hm": ["hm_dir"], "interactions": ["interactions_path", "images_dir"]}
+        for field in needed[self.dataset]:
+            if not getattr(self.data, field):
+                raise ValueError(f"dataset {self.dataset!r} needs --{field}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -73,7 +200,7 @@ def normalized_batches(images: np.ndarray) -> tf.data.Dataset:
             .map(normalize_images).prefetch(tf.data.AUTOTUNE))
 
 
-def load_purchases(config: ExperimentConfig) -> Purchases:
+def load_purchases(config: DVBPRConfig) -> Purchases:
     data = config.data
     if config.dataset == "hm":
         return load_hm_purchases(data.hm_dir, data.images_dir, data.min_user_interactions,
@@ -121,7 +248,7 @@ def read_visual_features(path: str, item_ids: np.ndarray, ids_path: Optional[str
     return features[[row_of[item] for item in item_ids]].astype(np.float32)
 
 
-def train_product_type_features(config: ExperimentConfig, purchases: Purchases,
+def train_product_type_features(config: DVBPRConfig, purchases: Purchases,
                                 images: np.ndarray) -> np.ndarray:
     """Trains `ProductTypeCNN` on the items' product-type labels; returns its [M, F] features."""
     from tfgrad.models.product_type_cnn import ProductTypeCNN
@@ -153,7 +280,7 @@ def train_product_type_features(config: ExperimentConfig, purchases: Purchases,
     return model.features(normalized_batches(images)).numpy()
 
 
-def prepare_purchases(config: ExperimentConfig, kinds: Sequence[str],
+def prepare_purchases(config: DVBPRConfig, kinds: Sequence[str],
                       cache_dir: Optional[str] = None) -> PreparedPurchases:
     """Loads and splits the purchases, and decodes photos and makes features as `kinds` need.
 
@@ -201,7 +328,7 @@ def prepare_purchases(config: ExperimentConfig, kinds: Sequence[str],
                              features_source=source, sampled_negatives=sampled)
 
 
-def create_recommender(config: ExperimentConfig, data: PreparedPurchases) -> Recommender:
+def create_recommender(config: DVBPRConfig, data: PreparedPurchases) -> Recommender:
     """The built (untrained) recommender of `config.model.kind`."""
     from tfgrad.models.bpr_mf import BPRMF
     from tfgrad.models.dvbpr import DVBPR
@@ -214,36 +341,50 @@ def create_recommender(config: ExperimentConfig, data: PreparedPurchases) -> Rec
     sizes = dict(num_users=purchases.num_users, num_items=purchases.num_items)
     factors = dict(**sizes, latent_dim=model.latent_dim, regularization=model.regularization,
                    seed=seed)
-    if model.kind == "rand":
-        recommender = RandomRanker(**sizes, seed=seed)
-    elif model.kind == "poprank":
-        recommender = PopRank(purchases.num_users, purchases.train_counts())
-    elif model.kind == "visrank":
-        recommender = VisRank(data.features, purchases.train_items())
-    elif model.kind == "bprmf":
-        recommender = BPRMF(**factors)
-    elif model.kind == "warp":
-        recommender = WARP(**factors)
-    elif model.kind == "fm":
-        recommender = FM(features=data.features, **factors)
-    elif model.kind == "vbpr":
-        recommender = VBPR(features=data.features, visual_dim=model.latent_dim, **factors)
-    elif model.kind == "dvbpr":
-        recommender = DVBPR(**sizes, latent_dim=model.latent_dim, image_size=model.image_size,
-                            cnn_width=model.cnn_width, dropout_rate=model.dropout_rate,
-                            user_regularization=model.user_regularization,
-                            num_train_purchases=len(purchases.train),
-                            weight_decay=model.weight_decay, compute_dtype=model.precision,
-                            seed=seed)
-    else:
-        raise ValueError(f"{model.kind!r} is not a recommender")
+    builders = {
+        "rand": lambda: RandomRanker(**sizes, seed=seed),
+        "poprank": lambda: PopRank(purchases.num_users, purchases.train_counts()),
+        "visrank": lambda: VisRank(data.features, purchases.train_items()),
+        "bprmf": lambda: BPRMF(**factors),
+        "warp": lambda: WARP(**factors),
+        "fm": lambda: FM(features=data.features, **factors),
+        "vbpr": lambda: VBPR(features=data.features, visual_dim=model.latent_dim, **factors),
+        "dvbpr": lambda: DVBPR(**sizes, latent_dim=model.latent_dim,
+                               image_size=model.image_size, cnn_width=model.cnn_width,
+                               dropout_rate=model.dropout_rate,
+                               user_regularization=model.user_regularization,
+                               num_train_purchases=len(purchases.train),
+                               weight_decay=model.weight_decay, compute_dtype=model.precision,
+                               seed=seed),
+    }
+    recommender = builders[model.kind]()
     recommender.build()
     return recommender
 
 
 def item_vectors(model: Recommender, data: PreparedPurchases) -> np.ndarray:
+    """[M, D] every item's vector (Φ of every photo for DVBPR)."""
     return np.asarray(model.item_vectors(
         normalized_batches(data.images) if model.uses_images else None))
+
+
+def item_space(model: Recommender, data: PreparedPurchases) -> ItemSpace:
+    """A trained recommender's item space: ids, names, photos and item vectors (no attribute
+    move: recommendations are searched, not walked)."""
+    purchases = data.purchases
+    return ItemSpace(item_ids=np.asarray(purchases.item_ids),
+                     item_names=np.asarray(purchases.item_names),
+                     item_vectors=np.asarray(item_vectors(model, data), dtype=np.float32),
+                     image_paths=np.asarray(purchases.image_paths))
+
+
+def user_space(model: Recommender, data: PreparedPurchases) -> UserSpace:
+    """A trained recommender's user space; a user's training purchases are known items."""
+    purchases = data.purchases
+    return UserSpace(user_ids=np.asarray(purchases.user_ids),
+                     user_vectors=np.asarray(model.user_vectors(tf.range(purchases.num_users)),
+                                             dtype=np.float32),
+                     known_items=purchases.train_items())
 
 
 def score_matrix(model: Recommender, vectors: np.ndarray, users: np.ndarray,
@@ -312,12 +453,12 @@ def recommendations_png(scores: np.ndarray, data: PreparedPurchases, image_size:
         titles=[f"user {purchases.user_ids[user][:10]}" for user in users])
 
 
-class ValidationSelection:
+class ValidationSelection(Monitor):
     """Model selection on validation AUC (and only on it): called every `eval_every` steps,
     it keeps the weights with the best validation AUC in the work dir, logs it to TensorBoard
     and survives a resume (the best so far is read back from `best.json`)."""
 
-    def __init__(self, config: ExperimentConfig, data: PreparedPurchases):
+    def __init__(self, config: DVBPRConfig, data: PreparedPurchases):
         self.config, self.data = config, data
         self.state_path = os.path.join(config.work_dir, BEST_FILE)
         self.weights_path = os.path.join(config.work_dir, BEST_WEIGHTS)
@@ -326,7 +467,7 @@ class ValidationSelection:
             with open(self.state_path) as f:
                 self.best = json.load(f)
         self.writer = tf.summary.create_file_writer(
-            os.path.join(config.work_dir, "logs", "evaluation"))
+            os.path.join(config.work_dir, EVALUATION_LOGS))
 
     def __call__(self, model: Recommender, step: int) -> float:
         validation = auc_scores(all_user_scores(model, self.data), self.data, "validation")
@@ -345,140 +486,98 @@ class ValidationSelection:
               f"{validation['auc_cold']:.4f}){'  best so far' if improved else ''}", flush=True)
         return validation["auc_all"]
 
-    def restore_best(self, model: Recommender) -> None:
+    def finish(self, model: Recommender, step: int) -> dict:
+        self(model, step)
+        return self.best
+
+    def restore(self, model: Recommender) -> None:
         if os.path.exists(self.weights_path):
             model.load_weights(self.weights_path)
 
 
-def load_selected(config: ExperimentConfig, data: PreparedPurchases) -> Recommender:
-    """The recommender of a finished run in config.work_dir, with its selected weights."""
-    model = create_recommender(config, data)
-    ValidationSelection(config, data).restore_best(model)
-    return model
+class DVBPRSystem(System):
+    """Visually-aware recommendation: what each shopper buys, learnt from product photos."""
 
+    name = "dvbpr"
+    config_class = DVBPRConfig
+    models = MODELS
+    description = "DVBPR and its baselines: recommend from purchases and photos"
 
-def train_recommender(config: ExperimentConfig, data: PreparedPurchases,
-                      callbacks: Sequence[keras.callbacks.Callback] = ()
-                      ) -> tuple[Recommender, float, dict]:
-    """Trains (or resumes) the recommender in config.work_dir and restores the weights of its
-    best validation AUC. Returns (model, training seconds, {"step", "val_auc"} selected)."""
-    from tfgrad.experiment import MODEL_FILE, check_work_dir
+    def prepare(self, config: DVBPRConfig, kinds: Sequence[str],
+                cache_dir: Optional[str] = None) -> PreparedPurchases:
+        return prepare_purchases(config, kinds, cache_dir)
 
-    check_work_dir(config)
-    keras.utils.set_random_seed(config.train.seed)
-    strategy = get_strategy(config.train.strategy)
-    with strategy.scope():
-        model = create_recommender(config, data)
+    def describe(self, data: PreparedPurchases) -> str:
+        purchases = data.purchases
+        return (f"{purchases.num_users} users, {purchases.num_items} items with photos, "
+                f"{len(purchases.train)} training purchases; "
+                f"{int(purchases.is_cold(purchases.test).sum())} users' test items are cold")
+
+    def build(self, config: DVBPRConfig, data: PreparedPurchases) -> Recommender:
+        return create_recommender(config, data)
+
+    def optimizer(self, model: Recommender, config: DVBPRConfig) -> keras.optimizers.Optimizer:
         optimizer = model.make_optimizer(config.train.learning_rate)
         if config.model.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(optimizer=optimizer)
-    if not model.learns:
-        return model, 0.0, {"step": 0}
-    purchases = data.purchases
-    dataset = bpr_triples_dataset(
-        purchases.train, purchases.num_items, config.train.triple_batch_size,
-        config.train.seed + 1, num_negatives=config.model.num_negatives
-        if config.model.kind == "warp" else 1,
-        images=data.images if model.uses_images else None)
-    selection = ValidationSelection(config, data)
-    started = time.perf_counter()
-    trainer.train(model, dataset, config.train, config.work_dir, evaluate=selection,
-                  callbacks=callbacks)
-    selection(model, config.train.steps)
-    seconds = time.perf_counter() - started
-    model.save_weights(os.path.join(config.work_dir, MODEL_FILE))
-    selection.restore_best(model)
-    return model, seconds, selection.best
+        return optimizer
 
-
-def run(config: ExperimentConfig, callbacks: Sequence[keras.callbacks.Callback] = (),
-        export: bool = True) -> dict:
-    """Trains, selects, evaluates (beside RAND and PopRank), draws and exports one recommender.
-
-    Returns:
-      {"rows": {row: metrics}, "export_path", "train_seconds", "selected"}.
-    """
-    from tfgrad.experiment import METRICS_FILE
-    from tfgrad.models import DISPLAY_NAMES
-    from tfgrad.models.rankers import PopRank, RandomRanker
-
-    data = prepare_purchases(config, (config.model.kind,),
-                             cache_dir=os.path.join(config.work_dir, "cache"))
-    purchases = data.purchases
-    print(f"{purchases.num_users} users, {purchases.num_items} items with photos, "
-          f"{len(purchases.train)} training purchases; "
-          f"{int(purchases.is_cold(purchases.test).sum())} users' test items are cold",
-          flush=True)
-    model, seconds, selected = train_recommender(config, data, callbacks)
-    scores = all_user_scores(model, data)
-    rows = {DISPLAY_NAMES[config.model.kind]: auc_table(scores, data)}
-    for name, ranker in (("RAND", RandomRanker(purchases.num_users, purchases.num_items,
-                                               seed=config.train.seed)),
-                         ("PopRank", PopRank(purchases.num_users, purchases.train_counts()))):
-        rows.setdefault(name, evaluate_recommender(ranker, data))
-    picture = recommendations_png(scores, data, config.model.image_size, config.eval.top_k)
-    with open(os.path.join(config.work_dir, RECOMMENDATIONS_PNG), "wb") as f:
-        f.write(picture)
-    writer = tf.summary.create_file_writer(os.path.join(config.work_dir, "logs", "evaluation"))
-    with writer.as_default(step=config.train.steps):
-        tf.summary.image("recommendations", tf.image.decode_png(picture)[None])
-    writer.flush()
-    with open(os.path.join(config.work_dir, METRICS_FILE), "w") as f:
-        json.dump({"metrics": rows, "train_seconds": seconds, "selected": selected,
-                   "features": data.features_source,
-                   "items_without_image": len(purchases.items_without_image)}, f, indent=2)
-    export_path = None
-    if export:
-        from tfgrad.recommender_export import export_recommender
-
-        export_path = export_recommender(model, data, config)
-    return {"rows": rows, "export_path": export_path, "train_seconds": seconds,
-            "selected": selected}
-
-
-def compare(base: ExperimentConfig, kinds: Sequence[str], seeds: int
-            ) -> dict[str, dict[str, list]]:
-    """Every kind trained (or loaded from `<work_dir>/<kind>/seed<k>/`) and evaluated per seed.
-
-    Returns:
-      {row: {column: [value per seed]}}, rows in `kinds` order.
-    """
-    from tfgrad.models import DISPLAY_NAMES
-
-    collected: dict[str, dict[str, list]] = {}
-    for offset in range(seeds):
-        seed = base.train.seed + offset
-        seeded = dataclasses.replace(base, train=dataclasses.replace(base.train, seed=seed))
-        data = prepare_purchases(seeded, kinds, cache_dir=os.path.join(base.work_dir, "cache"))
+    def training_dataset(self, model: Recommender, config: DVBPRConfig,
+                         data: PreparedPurchases) -> tf.data.Dataset:
         purchases = data.purchases
-        print(f"seed {seed}: {purchases.num_users} users, {purchases.num_items} items, "
-              f"{len(purchases.train)} training purchases", flush=True)
-        for kind in kinds:
-            config = dataclasses.replace(
-                seeded, name=f"{base.name}_{kind}",
-                work_dir=os.path.join(base.work_dir, kind, f"seed{seed}"),
-                model=dataclasses.replace(base.model, kind=kind))
-            model, seconds = _trained_or_loaded(config, data)
-            result = {**evaluate_recommender(model, data), "train_seconds": seconds}
-            print(f"  {DISPLAY_NAMES[kind]}: " + "  ".join(
-                f"{column} {result[column]:.4f}" for column in AUC_COLUMNS), flush=True)
-            for column, value in result.items():
-                collected.setdefault(DISPLAY_NAMES[kind], {}).setdefault(column, []).append(
-                    float(value))
-    return collected
+        return bpr_triples_dataset(
+            purchases.train, purchases.num_items, config.train.triple_batch_size,
+            config.train.seed + 1, num_negatives=config.model.num_negatives
+            if config.model.kind == "warp" else 1,
+            images=data.images if model.uses_images else None)
+
+    def monitor(self, config: DVBPRConfig, data: PreparedPurchases) -> Monitor:
+        return ValidationSelection(config, data)
+
+    def _evaluation(self, rows: dict, config: DVBPRConfig, data: PreparedPurchases,
+                    model_row: str, pictures: Optional[bytes] = None) -> Evaluation:
+        purchases = data.purchases
+        drawn = {} if pictures is None else {"recommendations": pictures}
+        return Evaluation(
+            tables={"auc": Table(name="auc", columns=AUC_COLUMNS, rows=rows)}, main="auc",
+            model_row=model_row, pictures=drawn,
+            files={} if pictures is None else {RECOMMENDATIONS_PNG: pictures},
+            details={"features": data.features_source,
+                     "items_without_image": len(purchases.items_without_image)})
+
+    def evaluate(self, model: Recommender, config: DVBPRConfig, data: PreparedPurchases,
+                 index: Optional[str] = None, pictures: bool = True) -> Evaluation:
+        """Test AUCs and the validation AUC (exact scores of every item: `index` is not
+        used), and the recommendations picture."""
+        scores = all_user_scores(model, data)
+        name = self.display_name(config.model.kind)
+        picture = (recommendations_png(scores, data, config.model.image_size, config.eval.top_k)
+                   if pictures else None)
+        return self._evaluation({name: auc_table(scores, data)}, config, data, name, picture)
+
+    def reference(self, config: DVBPRConfig, data: PreparedPurchases,
+                  index: Optional[str] = None) -> Evaluation:
+        """RAND and PopRank."""
+        from tfgrad.models.rankers import PopRank, RandomRanker
+
+        purchases = data.purchases
+        rows = {name: evaluate_recommender(ranker, data) for name, ranker in (
+            ("RAND", RandomRanker(purchases.num_users, purchases.num_items,
+                                  seed=config.train.seed)),
+            ("PopRank", PopRank(purchases.num_users, purchases.train_counts())))}
+        return self._evaluation(rows, config, data, "RAND")
+
+    def summary(self, config: DVBPRConfig, result) -> str:
+        return (f"{config.name}: trained {config.train.steps} steps in "
+                f"{result.train_seconds:.1f} s; selected step {result.selected['step']} "
+                f"(best validation AUC); test AUC:")
+
+    def export(self, model: Recommender, config: DVBPRConfig, data: PreparedPurchases) -> str:
+        purchases = data.purchases
+        return export_recommend(user_space(model, data), item_space(model, data),
+                                config.export_dir, config.name,
+                                {"model": type(model).__name__, "catalogue": purchases.name,
+                                 "config": config.to_dict()})
 
 
-def _trained_or_loaded(config: ExperimentConfig, data: PreparedPurchases
-                       ) -> tuple[Recommender, float]:
-    """The selected model of a finished run in the work dir, or a new training run."""
-    from tfgrad.experiment import CONFIG_FILE, MODEL_FILE
-
-    config_path = os.path.join(config.work_dir, CONFIG_FILE)
-    finished = os.path.exists(os.path.join(config.work_dir, MODEL_FILE))
-    if finished and os.path.exists(config_path):
-        if dataclasses.replace(ExperimentConfig.read(config_path), eval=config.eval) == config:
-            print(f"loaded {config.work_dir}", flush=True)
-            return load_selected(config, data), float("nan")
-    model, seconds, _ = train_recommender(config, data)
-    return model, seconds
+SYSTEM = DVBPRSystem()

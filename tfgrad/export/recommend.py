@@ -1,7 +1,7 @@
-"""Versioned SavedModels that recommend: user id in, the user's top-k new items out.
+"""The recommend serving module: user id in, the user's top-k new items out.
 
-`<export_dir>/<name>/<version>/` holds, over user vectors and item vectors computed once at
-export (for DVBPR, Φ(X_i) of every photo):
+An export (`tfgrad.export.versioned`) holds, over a user space and an item space computed once
+at export (for DVBPR, Φ(X_i) of every photo):
   recommend        top-k by ScaNN (loading needs `import scann` first);
   recommend_exact  top-k by brute force with stock ops (also `serving_default`);
   score            x_{u,i} of given (user, items).
@@ -12,18 +12,15 @@ bad ones fail with InvalidArgumentError naming them (the server's INVALID_ARGUME
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import time
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfgrad.export import (STOCK_SUFFIX, check_input, save_versioned, string_to_index_table,
-                           write_models_config)
+from tfgrad.export.versioned import check_input, save_export_pair, string_to_index_table
 from tfgrad.retrieval.index import BruteForceIndex, ScannIndex, ScannSettings, as_constant_variable
+from tfgrad.spaces import ItemSpace, UserSpace
 
 RECOMMEND_SIGNATURE = "recommend"
 RECOMMEND_EXACT_SIGNATURE = "recommend_exact"
@@ -36,28 +33,27 @@ _SCORE_INPUTS = [tf.TensorSpec([None], tf.string, name="user_id"),
 
 
 class RecommenderServingModule(tf.Module):
-    """Signatures over fixed user and item vectors (scores are their dot products).
+    """Signatures over a user space and an item space (scores are their dot products); a
+    user's known items (their purchases) are left out of their recommendations.
 
     Args:
-      user_vectors: [N, D]; item_vectors: [M, D].
-      user_ids, item_ids, item_names: external ids and names.
-      bought: per user, the training items left out of their recommendations.
+      users: the user space; items: the item space.
       with_scann: also a ScaNN `recommend` signature.
     """
 
-    def __init__(self, user_vectors, item_vectors, user_ids: Sequence[str],
-                 item_ids: Sequence[str], item_names: Sequence[str],
-                 bought: Sequence[np.ndarray], with_scann: bool = True,
+    def __init__(self, users: UserSpace, items: ItemSpace, with_scann: bool = True,
                  scann_settings: Optional[ScannSettings] = None):
         super().__init__(name="tfgrad_recommend")
-        self.user_vectors = as_constant_variable(user_vectors, "user_vectors")
-        item_vectors = as_constant_variable(item_vectors, "item_vectors")
+        self._items_table = items.items_table()
+        self.user_vectors = as_constant_variable(users.user_vectors, "user_vectors")
+        item_vectors = as_constant_variable(items.item_vectors, "item_vectors")
         self.num_items = int(item_vectors.shape[0])
         self.exact = BruteForceIndex(item_vectors)
-        self.user_lookup = string_to_index_table(user_ids)
-        self.item_lookup = string_to_index_table(item_ids)
-        self.item_ids = tf.Variable(list(item_ids), dtype=tf.string, trainable=False)
-        self.item_names = tf.Variable(list(item_names), dtype=tf.string, trainable=False)
+        self.user_lookup = string_to_index_table(users.user_ids)
+        self.item_lookup = string_to_index_table(items.item_ids)
+        self.item_ids = tf.Variable(list(items.item_ids), dtype=tf.string, trainable=False)
+        self.item_names = tf.Variable(list(items.item_names), dtype=tf.string, trainable=False)
+        bought = users.known_items
         keys = np.concatenate([user * self.num_items + np.asarray(items, dtype=np.int64)
                                for user, items in enumerate(bought)] or [np.zeros(0, np.int64)])
         self.bought = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
@@ -72,6 +68,9 @@ class RecommenderServingModule(tf.Module):
             self.approximate = ScannIndex(item_vectors.numpy(), scann_settings)
             self.recommend = tf.function(lambda user_id, k: self._recommend(
                 self.approximate, user_id, k), input_signature=_RECOMMEND_INPUTS)
+
+    def items_table(self) -> pd.DataFrame:
+        return self._items_table
 
     def signatures(self) -> dict:
         signatures = {RECOMMEND_EXACT_SIGNATURE: self.recommend_exact,
@@ -117,32 +116,12 @@ class RecommenderServingModule(tf.Module):
         return {"scores": tf.einsum("bd,bnd->bn", user_vectors, item_vectors)}
 
 
-def export_recommender(model, data, config) -> str:
-    """Exports a trained recommender; returns the ScaNN export's version path.
-
-    Args:
-      model: a `Recommender`.
-      data: the `PreparedPurchases` it was trained on.
-      config: the ExperimentConfig (export_dir, name).
-    """
-    from tfgrad.recommendation import item_vectors
-
-    purchases = data.purchases
-    items = np.asarray(item_vectors(model, data), dtype=np.float32)
-    users = np.asarray(model.user_vectors(tf.range(purchases.num_users)), dtype=np.float32)
-    table = pd.DataFrame({"item_id": purchases.item_ids, "name": purchases.item_names,
-                          "image": purchases.image_paths})
-    metadata = {"model": type(model).__name__, "catalogue": purchases.name,
-                "num_items": purchases.num_items, "num_users": purchases.num_users,
-                "dims": int(items.shape[1]),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "config": dataclasses.asdict(config)}
-    paths = []
-    for suffix, with_scann in (("", True), (STOCK_SUFFIX, False)):
-        module = RecommenderServingModule(users, items, purchases.user_ids, purchases.item_ids,
-                                          purchases.item_names, purchases.train_items(),
-                                          with_scann=with_scann)
-        paths.append(save_versioned(module, os.path.join(config.export_dir, config.name + suffix),
-                                    table, metadata))
-    write_models_config(config.export_dir)
-    return paths[0]
+def export_recommend(users: UserSpace, items: ItemSpace, export_dir: str, name: str,
+                     metadata: dict) -> str:
+    """Exports a user space and an item space as `<export_dir>/<name>/` and its stock twin;
+    returns the ScaNN export's version path."""
+    metadata = {**metadata, "num_items": items.num_items, "num_users": users.num_users,
+                "dims": int(items.item_vectors.shape[1])}
+    return save_export_pair(
+        lambda with_scann: RecommenderServingModule(users, items, with_scann=with_scann),
+        export_dir, name, metadata)

@@ -1,0 +1,178 @@
+"""The one run loop, for every system: work dir → train (checkpoints, resume, TensorBoard) →
+keep the selected weights → evaluate beside the reference rows → metrics file, pictures →
+export. `tfgrad.train` calls `run`; `tfgrad.evaluate` calls `load_trained` and `evaluate_run`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgrad import trainer
+from tfgrad.config import from_dict, read_config_file
+from tfgrad.core.system import Evaluation, RunResult, System
+from tfgrad.distribute import get_strategy
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.weights.h5"
+METRICS_FILE = "metrics.json"
+EVALUATION_LOGS = os.path.join("logs", "evaluation")
+
+
+class WorkDirConflictError(ValueError):
+    """The work dir holds a run with another configuration; resuming it would mix the two."""
+
+
+def read_run_config(system: System, work_dir: str):
+    """The config a run in `work_dir` was started with (None if there is none)."""
+    path = os.path.join(work_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return None
+    name, raw = read_config_file(path)
+    if name is not None and name != system.name:
+        raise WorkDirConflictError(f"work dir {work_dir!r} holds a {name} run, not {system.name}")
+    return from_dict(system.config_class, raw)
+
+
+def check_work_dir(system: System, config) -> None:
+    """Refuses to resume a work dir written by a different configuration, then records this
+    one."""
+    previous = read_run_config(system, config.work_dir)
+    if previous is not None:
+        # Evaluation, export and the step budget may change between runs (training longer
+        # resumes); the rest may not.
+        previous = dataclasses.replace(
+            previous, train=dataclasses.replace(previous.train, steps=config.train.steps))
+        differing = [field.name for field in dataclasses.fields(config)
+                     if field.name not in ("eval", "export_dir")
+                     and getattr(previous, field.name) != getattr(config, field.name)]
+        if differing:
+            raise WorkDirConflictError(
+                f"work dir {config.work_dir!r} holds a run with a different "
+                f"{', '.join(differing)}; resume with the same settings, or give a new "
+                f"--work_dir")
+    config.write(os.path.join(config.work_dir, CONFIG_FILE), system.name)
+
+
+def train(system: System, config, data, callbacks: Sequence[keras.callbacks.Callback] = ()
+          ) -> tuple[keras.Model, float, dict]:
+    """Trains (or resumes) the configured model in config.work_dir and loads the weights its
+    monitor kept. Returns (model, training seconds, {"step", …} kept)."""
+    check_work_dir(system, config)
+    keras.utils.set_random_seed(config.train.seed)
+    strategy = get_strategy(config.train.strategy)
+    with strategy.scope():
+        model = system.build(config, data)
+        model.compile(optimizer=system.optimizer(model, config))
+    if not model.learns:
+        return model, 0.0, {"step": 0}
+    monitor = system.monitor(config, data)
+    started = time.perf_counter()
+    trainer.train(model, system.training_dataset(model, config, data), config.train,
+                  config.work_dir, evaluate=monitor, callbacks=callbacks)
+    selected = monitor.finish(model, config.train.steps)
+    seconds = time.perf_counter() - started
+    model.save_weights(os.path.join(config.work_dir, MODEL_FILE))
+    monitor.restore(model)
+    return model, seconds, selected
+
+
+def load_trained(system: System, config, data) -> Optional[keras.Model]:
+    """The kept model of a finished run of exactly `config` (evaluation settings aside) in its
+    work dir, or None."""
+    if not os.path.exists(os.path.join(config.work_dir, MODEL_FILE)):
+        return None
+    previous = read_run_config(system, config.work_dir)
+    if previous is None or dataclasses.replace(previous, eval=config.eval) != config:
+        return None
+    model = system.build(config, data)
+    if model.learns:
+        model.load_weights(os.path.join(config.work_dir, MODEL_FILE))
+        system.monitor(config, data).restore(model)
+    return model
+
+
+def trained_or_loaded(system: System, config, data) -> tuple[keras.Model, float]:
+    """The model of `config`, loaded when its work dir holds it finished, else trained; and
+    its training seconds (NaN when loaded)."""
+    model = load_trained(system, config, data)
+    if model is not None:
+        print(f"loaded {config.work_dir}", flush=True)
+        return model, float("nan")
+    model, seconds, _ = train(system, config, data)
+    return model, seconds
+
+
+def evaluate_run(system: System, model: keras.Model, config, data,
+                 index: Optional[str] = None) -> Evaluation:
+    """The model's evaluation beside the system's reference rows."""
+    evaluation = system.evaluate(model, config, data, index)
+    return evaluation.with_reference(system.reference(config, data, index))
+
+
+def log_evaluation(evaluation: Evaluation, writer, step: int) -> None:
+    """TensorBoard: the model row of every table (and its distance to the chance row), the
+    pictures; and one printed line per table."""
+    name = evaluation.model_row
+    with writer.as_default(step=step):
+        for table in evaluation.tables.values():
+            chance = table.rows.get(table.chance_row) if table.chance_row else None
+            for column in table.columns:
+                value = table.rows[name].get(column, float("nan"))
+                tf.summary.scalar(f"{table.name}/{column}", value)
+                if chance is not None and column in chance:
+                    tf.summary.scalar(f"{table.name}/{column}_minus_random",
+                                      value - chance[column])
+        for tag, png in evaluation.pictures.items():
+            tf.summary.image(tag, tf.image.decode_png(png)[None], max_outputs=1)
+    writer.flush()
+    for table in evaluation.tables.values():
+        print(f"evaluation at step {step} ({table.name}): " + "  ".join(
+            f"{column} {table.rows[name].get(column, float('nan')):.4f}"
+            for column in table.columns), flush=True)
+
+
+def summarize(evaluation: Evaluation) -> dict[str, dict[str, dict[str, float]]]:
+    """{table: {row: {column: value}}}, the printed columns only, NaN where a row has none."""
+    return {name: {row: {column: float(values.get(column, float("nan")))
+                         for column in table.columns}
+                   for row, values in table.rows.items()}
+            for name, table in evaluation.tables.items()}
+
+
+def run(system: System, config, callbacks: Sequence[keras.callbacks.Callback] = (),
+        export: bool = True, data=None) -> RunResult:
+    """Trains, keeps the selected weights, evaluates, writes the metrics file and pictures,
+    and exports."""
+    if data is None:
+        data = system.prepare(config, (config.model.kind,),
+                              cache_dir=os.path.join(config.work_dir, "cache"))
+    print(system.describe(data), flush=True)
+    model, seconds, selected = train(system, config, data, callbacks)
+    evaluation = evaluate_run(system, model, config, data)
+    log_evaluation(evaluation, tf.summary.create_file_writer(
+        os.path.join(config.work_dir, EVALUATION_LOGS)), config.train.steps)
+    for file_name, png in evaluation.files.items():
+        with open(os.path.join(config.work_dir, file_name), "wb") as f:
+            f.write(png)
+    summary = summarize(evaluation)
+    with open(os.path.join(config.work_dir, METRICS_FILE), "w") as f:
+        json.dump({"metrics": summary[evaluation.main], "tables": summary,
+                   "train_seconds": seconds, "selected": selected, **evaluation.details},
+                  f, indent=2, default=_json_default)
+    export_path = system.export(model, config, data) if export else None
+    return RunResult(evaluation=evaluation, export_path=export_path, train_seconds=seconds,
+                     selected=selected)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
