@@ -85,13 +85,17 @@ def _evaluate_work_dir() -> None:
             rows={row: {c: mean_and_std([v]) for c, v in values.items()}
                   for row, values in summary[table.name].items()})))
     if FLAGS.output:
-        _write_output({"tables": summary})
+        _write_output(summary)
 
 
 def _compare() -> None:
     from tfgrad.core import compare, registry
     from tfgrad.flags import system_config_from_flags
 
+    unknown = [kind for kind in FLAGS.models if kind not in registry.model_names()]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(unknown)} in --models; known: "
+                         f"{', '.join(registry.model_names())}")
     systems = {registry.system_of_model(kind).name for kind in FLAGS.models}
     if len(systems) > 1:
         raise ValueError(f"--models mixes models of the systems {', '.join(sorted(systems))}; "
