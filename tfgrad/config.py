@@ -80,6 +80,15 @@ class SystemConfig:
     work_dir: str = "runs/run"
     export_dir: str = "exports"
 
+    def check_dataset(self, needed: dict[str, tuple[str, ...]], otherwise: str) -> None:
+        """Refuses a dataset the system cannot use (`otherwise` says why) and a dataset
+        without the data fields it needs ({dataset: fields of `self.data`})."""
+        if self.dataset not in needed:
+            raise ValueError(otherwise)
+        for field in needed[self.dataset]:
+            if not getattr(self.data, field):
+                raise ValueError(f"dataset {self.dataset!r} needs --{field}")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

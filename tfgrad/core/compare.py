@@ -81,9 +81,11 @@ def compare(system: System, base, kinds: Sequence[str], seeds: int) -> Compariso
                 reference = system.reference(config, data)
             for name, table in evaluation.tables.items():
                 tables[name] = tables[name].with_rows(table.rows) if name in tables else table
+            main = evaluation.tables[evaluation.main]
+            row = main.rows[evaluation.model_row]
             print(f"  {evaluation.model_row}: " + "  ".join(
-                f"{column} {evaluation.tables[evaluation.main].rows[evaluation.model_row].get(column, float('nan')):.4f}"
-                for column in evaluation.tables[evaluation.main].columns), flush=True)
+                f"{column} {row.get(column, float('nan')):.4f}" for column in main.columns),
+                flush=True)
         if reference is not None:
             for name, table in reference.tables.items():
                 tables[name] = tables[name].with_rows(table.rows) if name in tables else table

@@ -195,13 +195,10 @@ class CGIRConfig(SystemConfig):
     eval: WalkEvalConfig = WalkEvalConfig()
 
     def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset {self.dataset!r} has no attributes to walk: model "
-                             f"{self.model.kind!r} needs --dataset=synthetic, movielens or hm")
-        needed = {"movielens": ["movielens_dir"], "hm": ["hm_dir"]}.get(self.dataset, [])
-        for field in needed:
-            if not getattr(self.data, field):
-                raise ValueError(f"dataset {self.dataset!r} needs --{field}")
+        self.check_dataset(
+            {"synthetic": (), "movielens": ("movielens_dir",), "hm": ("hm_dir",)},
+            f"dataset {self.dataset!r} has no attributes to walk: model {self.model.kind!r} "
+            f"needs --dataset=synthetic, movielens or hm")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -157,13 +157,10 @@ class DVBPRConfig(SystemConfig):
     eval: RecommenderEvalConfig = RecommenderEvalConfig()
 
     def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"model {self.model.kind!r} recommends from purchases and photos: "
-                             f"use --dataset=hm or --dataset=interactions")
-        needed = {"hm": ["hm_dir"], "interactions": ["interactions_path", "images_dir"]}
-        for field in needed[self.dataset]:
-            if not getattr(self.data, field):
-                raise ValueError(f"dataset {self.dataset!r} needs --{field}")
+        self.check_dataset(
+            {"hm": ("hm_dir",), "interactions": ("interactions_path", "images_dir")},
+            f"model {self.model.kind!r} recommends from purchases and photos: use --dataset=hm "
+            f"or --dataset=interactions")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
