@@ -15,6 +15,7 @@ import tensorflow as tf
 from tfgrad.models.recommender import Recommender, per_example_squares
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class BPRMF(Recommender):
     """Args:
       num_users, num_items: N, M.
@@ -28,6 +29,7 @@ class BPRMF(Recommender):
         super().__init__(num_users, num_items, **kwargs)
         self.latent_dim = latent_dim
         self.regularization_weight = regularization
+        self.seed = seed
         initializer = keras.initializers.RandomNormal(stddev=0.01, seed=seed)
         self.user_embedding = keras.layers.Embedding(num_users, latent_dim,
                                                      embeddings_initializer=initializer,
@@ -68,3 +70,8 @@ class BPRMF(Recommender):
             self.user_embedding(users), self.item_embedding(positive),
             self.item_embedding(negative), self.item_bias(positive), self.item_bias(negative))
         return self.regularization_weight * tf.nn.compute_average_loss(per_example)
+
+    def get_config(self):
+        return {**super().get_config(), "num_users": self.num_users, "num_items": self.num_items,
+                "latent_dim": self.latent_dim, "regularization": self.regularization_weight,
+                "seed": self.seed}

@@ -16,12 +16,14 @@ from tfgrad.models.tower_baseline import TowerBaseline
 from tfgrad.models.towers import mlp
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class ConcatComposer(keras.layers.Layer):
     """q = MLP([h_i, m])."""
 
     def __init__(self, hidden_dims, output_dim: int, **kwargs):
         super().__init__(**kwargs)
         self.query_mlp = mlp(hidden_dims, output_dim, name="query_mlp")
+        self.hidden_dims = tuple(hidden_dims)
         self.output_dim = output_dim
 
     def build(self, input_shape=None):
@@ -31,7 +33,12 @@ class ConcatComposer(keras.layers.Layer):
     def call(self, reference_vectors, modifications):
         return self.query_mlp(tf.concat([reference_vectors, modifications], axis=-1))
 
+    def get_config(self):
+        return {**super().get_config(), "hidden_dims": list(self.hidden_dims),
+                "output_dim": self.output_dim}
 
+
+@keras.saving.register_keras_serializable(package="tfgrad")
 class CBIR(TowerBaseline):
     """Args (beyond `TowerBaseline`'s): num_negatives, the K sampled non-targets per triple."""
 
@@ -57,3 +64,6 @@ class CBIR(TowerBaseline):
         negative = self.scale(tf.einsum("bd,bkd->bk", queries, tf.gather(items, negatives)))
         loss = tf.nn.compute_average_loss(losses.binary_matching_loss(positive, negative))
         return {"loss": loss}
+
+    def get_config(self):
+        return {**super().get_config(), "num_negatives": self.num_negatives}

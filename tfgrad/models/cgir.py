@@ -18,7 +18,7 @@ from tfgrad.models.interaction_vae import InteractionVAE
 from tfgrad.models.sparse_attributes import SparseAttributeEncoder
 
 
-@keras.saving.register_keras_serializable("tfgrad")
+@keras.saving.register_keras_serializable(package="tfgrad")
 class CGIR(RetrievalModel):
     """Interaction VAE + sparse attribute encoder, aligned by q = h_i + γ Σ_t y_t F(t).
 

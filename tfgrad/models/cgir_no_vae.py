@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -14,6 +15,7 @@ from tfgrad.models.sparse_attributes import SparseAttributeEncoder
 from tfgrad.models.towers import ItemInteractionTower
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class CGIRWithoutVAE(RetrievalModel):
     """L = λ_align·align + λ_sparse·SL, items from `ItemInteractionTower`, attributes from the
     sparse encoder, the linear composer q = h_i + γ Σ y_t F(t).
@@ -70,3 +72,16 @@ class CGIRWithoutVAE(RetrievalModel):
             self.attribute_encoder.word_activations(), self.target_sparsity))
         total = self.alignment_weight * alignment + self.sparsity_weight * sparsity
         return {"loss": total, "alignment": alignment, "sparsity": sparsity}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "interactions": self.item_tower.interactions.tolist(),
+            "num_users": self.item_tower.num_users, "num_items": self.num_items,
+            "word_vectors": self.attribute_encoder.word_vectors.tolist(),
+            "attribute_word_matrix": self.attribute_encoder.attribute_word_matrix.tolist(),
+            "latent_dim": self.item_tower.output_dim,
+            "hidden_dims": list(self.item_tower.hidden_dims), "temperature": self.temperature,
+            "alignment_weight": self.alignment_weight, "sparsity_weight": self.sparsity_weight,
+            "target_sparsity": self.target_sparsity,
+        }

@@ -25,6 +25,7 @@ def first_layer_geometry(image_size: int) -> tuple[int, int]:
     return 3, 1
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class CNNF(keras.layers.Layer):
     """[B, S, S, 3] images in [-1, 1] -> [B, output_dim] float32.
 
@@ -41,7 +42,13 @@ class CNNF(keras.layers.Layer):
                  dropout_rate: float = 0.5, compute_dtype: str = "float32", seed: int = 0,
                  **kwargs):
         super().__init__(**kwargs)
+        self.output_dim = output_dim
         self.image_size = image_size
+        self.width = width
+        self.dropout_rate = dropout_rate
+        # Not `compute_dtype`: that is the Layer's own (read-only) policy property.
+        self.body_dtype = compute_dtype
+        self.seed = seed
         channels = [max(1, round(c * width)) for c in (64, 256, 256, 256, 256)]
         units = max(1, round(4096 * width))
         kernel, stride = first_layer_geometry(image_size)
@@ -92,3 +99,9 @@ class CNNF(keras.layers.Layer):
     def kernels(self) -> list:
         """The weights weight decay applies to (convolution and dense kernels)."""
         return [layer.kernel for layer in (*self.body, self.head) if hasattr(layer, "kernel")]
+
+    def get_config(self):
+        return {**super().get_config(), "output_dim": self.output_dim,
+                "image_size": self.image_size, "width": self.width,
+                "dropout_rate": self.dropout_rate, "compute_dtype": self.body_dtype,
+                "seed": self.seed}

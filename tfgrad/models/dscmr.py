@@ -14,6 +14,7 @@ from tfgrad import losses
 from tfgrad.models.tower_baseline import TowerBaseline
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class DSCMR(TowerBaseline):
     """Args (beyond `TowerBaseline`'s): item_attributes [M, T] tags (the label space);
     label_weight and invariance_weight, the weights of those two terms beside matching."""
@@ -47,3 +48,7 @@ class DSCMR(TowerBaseline):
         invariance = tf.nn.compute_average_loss(losses.invariance_loss(queries, targets))
         total = matching + self.label_weight * label + self.invariance_weight * invariance
         return {"loss": total, "matching": matching, "label": label, "invariance": invariance}
+
+    def get_config(self):
+        return {**super().get_config(), "item_attributes": self.item_attributes.tolist(),
+                "label_weight": self.label_weight, "invariance_weight": self.invariance_weight}

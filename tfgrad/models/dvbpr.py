@@ -22,6 +22,7 @@ from tfgrad.models.cnn_f import CNNF
 from tfgrad.models.recommender import Recommender
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class DVBPR(Recommender):
     """Args:
       num_users, num_items: N, M.
@@ -45,6 +46,7 @@ class DVBPR(Recommender):
         self.user_regularization = user_regularization
         self.num_train_purchases = num_train_purchases
         self.weight_decay = weight_decay
+        self.seed = seed
         self.user_embedding = keras.layers.Embedding(
             num_users, latent_dim, name="theta",
             embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=seed))
@@ -93,3 +95,13 @@ class DVBPR(Recommender):
         optimizer.exclude_from_weight_decay(
             var_list=[v for v in self.trainable_weights if id(v) not in kernels])
         return optimizer
+
+    def get_config(self):
+        return {
+            **super().get_config(), "num_users": self.num_users, "num_items": self.num_items,
+            "latent_dim": self.latent_dim, "image_size": self.image_size,
+            "cnn_width": self.cnn.width, "dropout_rate": self.cnn.dropout_rate,
+            "user_regularization": self.user_regularization,
+            "num_train_purchases": self.num_train_purchases, "weight_decay": self.weight_decay,
+            "compute_dtype": self.cnn.body_dtype, "seed": self.seed,
+        }

@@ -8,11 +8,13 @@ Unlike VBPR, one user factor v_u serves both the item and the visual interaction
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from tfgrad.models.vbpr import VisualMF
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class FM(VisualMF):
     """VisualMF with V f_i added to v_i (so visual_dim is latent_dim)."""
 
@@ -25,3 +27,8 @@ class FM(VisualMF):
     def item_parts(self, items):
         visual, bias = self.visual_parts(items)
         return self.item_embedding(items) + visual, bias
+
+    def get_config(self):
+        config = super().get_config()
+        del config["visual_dim"]  # always latent_dim: not an argument of FM
+        return config

@@ -10,7 +10,7 @@ import tensorflow as tf
 SIMILARITIES = ("dot", "cosine")
 
 
-@keras.saving.register_keras_serializable("tfgrad")
+@keras.saving.register_keras_serializable(package="tfgrad")
 class InteractionVAE(keras.layers.Layer):
     """Encodes a user's interaction row to q(z_u | x_u) and decodes against an item table H.
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 from tfgrad.models.cnn_f import CNNF
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class ProductTypeCNN(keras.Model):
     """[B, S, S, 3] images in [-1, 1] -> [B, num_labels] logits; `cnn` gives the features."""
 
@@ -17,7 +18,9 @@ class ProductTypeCNN(keras.Model):
                  cnn_width: float = 0.25, dropout_rate: float = 0.5,
                  compute_dtype: str = "float32", seed: int = 0, **kwargs):
         super().__init__(**kwargs)
+        self.num_labels = num_labels
         self.image_size = image_size
+        self.seed = seed
         self.cnn = CNNF(feature_dim, image_size, cnn_width, dropout_rate, compute_dtype,
                         seed=seed, name="features")
         self.classifier = keras.layers.Dense(num_labels, name="product_type")
@@ -37,3 +40,9 @@ class ProductTypeCNN(keras.Model):
     @tf.function(reduce_retracing=True)
     def encode_images(self, images: tf.Tensor) -> tf.Tensor:
         return tf.nn.relu(self.cnn(images, training=False))
+
+    def get_config(self):
+        return {**super().get_config(), "num_labels": self.num_labels,
+                "feature_dim": self.cnn.output_dim, "image_size": self.image_size,
+                "cnn_width": self.cnn.width, "dropout_rate": self.cnn.dropout_rate,
+                "compute_dtype": self.cnn.body_dtype, "seed": self.seed}

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 
-@keras.saving.register_keras_serializable("tfgrad")
+@keras.saving.register_keras_serializable(package="tfgrad")
 class SparseAttributeEncoder(keras.layers.Layer):
     """Maps pre-trained word vectors to sparse codes and sums them per attribute string.
 

@@ -12,11 +12,13 @@ from tfgrad.models.tower_baseline import TowerBaseline
 from tfgrad.models.towers import mlp
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class GatedResidualComposer(keras.layers.Layer):
     """TIRG's composition: a gate that keeps parts of the reference plus a residual."""
 
     def __init__(self, hidden_dims, output_dim: int, **kwargs):
         super().__init__(**kwargs)
+        self.hidden_dims = tuple(hidden_dims)
         self.output_dim = output_dim
         self.gate_mlp = mlp(hidden_dims, output_dim, name="gate_mlp", output_activation="sigmoid")
         self.residual_mlp = mlp(hidden_dims, output_dim, name="residual_mlp")
@@ -36,8 +38,14 @@ class GatedResidualComposer(keras.layers.Layer):
         gate = self.gate_mlp(joint) * reference_vectors
         return self.gate_weight * gate + self.residual_weight * self.residual_mlp(joint)
 
+    def get_config(self):
+        return {**super().get_config(), "hidden_dims": list(self.hidden_dims),
+                "output_dim": self.output_dim}
 
+
+@keras.saving.register_keras_serializable(package="tfgrad")
 class TIRG(TowerBaseline):
+    """`TowerBaseline` with the gated residual composer; its config is `TowerBaseline`'s."""
 
     LOSS_NAMES = ("loss",)
 

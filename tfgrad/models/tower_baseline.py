@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -13,6 +14,7 @@ from tfgrad.models.base import RetrievalModel
 from tfgrad.models.towers import ItemInteractionTower, WordAttributeTower
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class TowerBaseline(RetrievalModel):
     """Args:
       interactions: [K, 2] (user, item) training pairs; num_users, num_items: N, M.
@@ -54,3 +56,14 @@ class TowerBaseline(RetrievalModel):
         if word_vectors is None:
             return self.text_tower()
         return self.text_tower.encode(word_vectors, attribute_word_matrix)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "interactions": self.item_tower.interactions.tolist(),
+            "num_users": self.item_tower.num_users, "num_items": self.num_items,
+            "word_vectors": self.text_tower.word_vectors.tolist(),
+            "attribute_word_matrix": self.text_tower.attribute_word_matrix.tolist(),
+            "latent_dim": self.latent_dim, "hidden_dims": list(self.hidden_dims),
+            "temperature": self.temperature,
+        }

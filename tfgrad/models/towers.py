@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class ItemInteractionTower(keras.layers.Layer):
     """h_i = MLP(x̃_{·,i}), x̃ the L2-normalised column of item i in the user-item matrix.
 
@@ -28,19 +29,24 @@ class ItemInteractionTower(keras.layers.Layer):
       hidden_dims: hidden layer sizes (tanh).
       output_dim: D.
       normalize: whether item vectors are L2-normalised (cosine scoring).
+
+    The config holds the distinct pairs (as nested lists), which rebuild the same layer.
     """
 
     def __init__(self, interactions: np.ndarray, num_users: int, num_items: int,
                  hidden_dims: Sequence[int], output_dim: int, normalize: bool = True, **kwargs):
         super().__init__(**kwargs)
-        pairs = np.unique(np.asarray(interactions, dtype=np.int64), axis=0)
+        pairs = np.unique(np.asarray(interactions, dtype=np.int64).reshape(-1, 2), axis=0)
         counts = np.bincount(pairs[:, 1], minlength=num_items).astype(np.float32)
         values = 1.0 / np.sqrt(np.maximum(counts[pairs[:, 1]], 1.0))
         order = np.lexsort((pairs[:, 0], pairs[:, 1]))
         self._indices = pairs[order][:, ::-1].copy()
         self._values = values[order].astype(np.float32)
+        self.interactions = pairs
         self.num_users = num_users
         self.num_items = num_items
+        self.hidden_dims = tuple(hidden_dims)
+        self.output_dim = output_dim
         self.normalize = normalize
         sizes = list(hidden_dims) + [output_dim]
         self.first = keras.layers.Dense(sizes[0], activation="tanh" if hidden_dims else None,
@@ -68,7 +74,14 @@ class ItemInteractionTower(keras.layers.Layer):
             hidden = layer(hidden)
         return tf.math.l2_normalize(hidden, axis=-1) if self.normalize else hidden
 
+    def get_config(self):
+        return {**super().get_config(), "interactions": self.interactions.tolist(),
+                "num_users": self.num_users, "num_items": self.num_items,
+                "hidden_dims": list(self.hidden_dims), "output_dim": self.output_dim,
+                "normalize": self.normalize}
 
+
+@keras.saving.register_keras_serializable(package="tfgrad")
 class WordAttributeTower(keras.layers.Layer):
     """φ_t = W · mean_{w ∈ W(t)} e_w + b for any attribute string with word vectors.
 
@@ -82,6 +95,7 @@ class WordAttributeTower(keras.layers.Layer):
         super().__init__(**kwargs)
         self.word_vectors = np.asarray(word_vectors, dtype=np.float32)
         self.attribute_word_matrix = np.asarray(attribute_word_matrix, dtype=np.float32)
+        self.output_dim = output_dim
         self.projection = keras.layers.Dense(output_dim, name="projection")
 
     def build(self, input_shape=None):
@@ -96,6 +110,11 @@ class WordAttributeTower(keras.layers.Layer):
     def call(self, inputs=None) -> tf.Tensor:
         """[T, E] φ_t of the training attributes."""
         return self.encode(self.word_vectors, self.attribute_word_matrix)
+
+    def get_config(self):
+        return {**super().get_config(), "word_vectors": self.word_vectors.tolist(),
+                "attribute_word_matrix": self.attribute_word_matrix.tolist(),
+                "output_dim": self.output_dim}
 
 
 def mlp(hidden_dims: Sequence[int], output_dim: int, name: str,

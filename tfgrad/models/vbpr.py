@@ -11,6 +11,7 @@ from tfgrad.models.bpr_mf import BPRMF
 from tfgrad.models.recommender import per_example_squares
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class VisualMF(BPRMF):
     """BPR-MF plus the visual item terms VBPR and FM share: an embedding E [F, K'] of the
     features and a visual bias β'·f_i, regularised by λ(‖E‖² + ‖β'‖²) once per step.
@@ -27,7 +28,6 @@ class VisualMF(BPRMF):
                          regularization=regularization, seed=seed, **kwargs)
         self.features = tf.constant(np.asarray(features, dtype=np.float32))
         self.visual_dim = visual_dim
-        self.seed = seed
         self.visual_projection = keras.layers.Dense(
             visual_dim, use_bias=False, name="E",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=seed + 1))
@@ -51,9 +51,15 @@ class VisualMF(BPRMF):
             + tf.reduce_sum(tf.square(self.visual_bias.kernel)))
         return super().regularization(batch) + shared
 
+    def get_config(self):
+        return {**super().get_config(), "features": self.features.numpy().tolist(),
+                "visual_dim": self.visual_dim}
 
+
+@keras.saving.register_keras_serializable(package="tfgrad")
 class VBPR(VisualMF):
-    """θ_u (visual user factors, regularised per triple like γ_u) beside γ_u."""
+    """θ_u (visual user factors, regularised per triple like γ_u) beside γ_u. Its config is
+    VisualMF's."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -3,6 +3,7 @@ pairwise loss (`losses.warp_loss`) over several sampled negatives per positive."
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from tfgrad import losses
@@ -10,9 +11,10 @@ from tfgrad.models.bpr_mf import BPRMF
 from tfgrad.models.recommender import per_example_squares
 
 
+@keras.saving.register_keras_serializable(package="tfgrad")
 class WARP(BPRMF):
     """Batches carry "negatives" [B, Q]; "negative" (the first of them) is what BPR-MF's
-    regulariser reads."""
+    regulariser reads. Its config is BPR-MF's."""
 
     LOSS_NAMES = ("loss", "warp", "regularization")
 
