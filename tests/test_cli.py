@@ -1,9 +1,15 @@
 """Bad input at the command line: one line naming the problem, exit code 2, no traceback."""
 
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from support.cli_helpers import run_module
+from support.cli_helpers import environment, run_module
+from tfgrad import cli
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
 from support.exports import save_walk_export
 
@@ -15,6 +21,22 @@ def export_dir(tmp_path_factory):
     rng = np.random.default_rng(0)
     base = str(tmp_path_factory.mktemp("exports") / "cli")
     save_walk_export(catalogue, rng.normal(size=(200, 8)), rng.uniform(size=(4, 8)), base)
+    return base
+
+
+@pytest.fixture(scope="module")
+def recommender_dir(tmp_path_factory):
+    from tfgrad.export.recommend import RecommenderServingModule
+    from tfgrad.export.versioned import save_versioned
+    from tfgrad.spaces import ItemSpace, UserSpace
+
+    rng = np.random.default_rng(0)
+    users = UserSpace(np.array(["ann", "bob", "cy"]), rng.normal(size=(3, 4)),
+                      [np.array([0]), np.array([1, 2]), np.array([3])])
+    items = ItemSpace(np.array([f"a{k}" for k in range(12)]),
+                      np.array([f"art {k}" for k in range(12)]), rng.normal(size=(12, 4)))
+    base = str(tmp_path_factory.mktemp("exports") / "recommender")
+    save_versioned(RecommenderServingModule(users, items), base, {})
     return base
 
 
@@ -75,9 +97,113 @@ def test_train_rejects_bad_values(tmp_path):
 def test_train_names_a_corrupt_or_missing_flagfile(tmp_path):
     corrupt = tmp_path / "corrupt.cfg"
     corrupt.write_text("--num_items=3000\n--no_such_flag=1\n")
-    result = run_module("tfgrad.train", f"--flagfile={corrupt}")
-    assert result.returncode != 0 and "no_such_flag" in result.stderr
-    assert "Traceback" not in result.stderr
-    missing = run_module("tfgrad.train", f"--flagfile={tmp_path / 'missing.cfg'}")
-    assert missing.returncode != 0 and "missing.cfg" in missing.stderr
-    assert "Traceback" not in missing.stderr
+    _assert_clean_error(run_module("tfgrad.train", f"--flagfile={corrupt}"), "no_such_flag")
+    _assert_clean_error(run_module("tfgrad.train", f"--flagfile={tmp_path / 'missing.cfg'}"),
+                        "--flagfile", "missing.cfg")
+
+
+@pytest.mark.parametrize("module, args, fragments", [
+    ("tfgrad.recommend", ["--export_dir=x", "--user=u", "--k=abc"], ["--k=abc"]),
+    ("tfgrad.walk", ["--k=abc"], ["flag 'k'"]),
+    ("tfgrad.walk", ["--export_dir=x", "--item=a", "--attribute=b", "--steps=abc"],
+     ["--steps=abc"]),
+    ("tfgrad.train", ["--model=nosuch"], ["--model=nosuch", "cgir", "dvbpr"]),
+    ("tfgrad.evaluate", ["--flagfile=nope.cfg"], ["--flagfile", "nope.cfg"]),
+    ("tfgrad.walk", ["--item=a", "--attribute=b"], ["--export_dir"]),
+    ("tfgrad.serve", ["--model_name=cgir"], ["--model_base_path"]),
+    ("tfgrad.client", ["--model_name=cgir", "--attribute=floral"], ["--item"]),
+])
+def test_bad_flags_give_one_error_line_and_exit_code_2(module, args, fragments):
+    result = run_module(module, *args)
+    _assert_clean_error(result, *fragments)
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines()
+                                          if line.startswith("error: ")]
+    assert "FATAL" not in result.stderr
+
+
+def test_recommend_names_unknown_ids(recommender_dir):
+    good = run_module("tfgrad.recommend", f"--export_dir={recommender_dir}", "--user=bob",
+                      "--items=a1,a2")
+    assert good.returncode == 0, good.stderr
+    # Checked before the signature runs, with examples of known ids.
+    _assert_clean_error(run_module("tfgrad.recommend", f"--export_dir={recommender_dir}",
+                                   "--user=bob", "--items=a1,nosuch,zz"),
+                        "unknown item id(s) 'nosuch', 'zz'", "e.g. a0, a1, a2")
+    # Raised by the graph's assertions, in both forms TF gives them.
+    for args in (["--items=a1"], ["--k=3"], ["--k=3", "--exact"]):
+        _assert_clean_error(run_module("tfgrad.recommend", f"--export_dir={recommender_dir}",
+                                       "--user=nobody", *args), "unknown user id(s): nobody")
+
+
+def _op_error(function, **inputs) -> str:
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        function(**inputs)
+    return raised.value.message
+
+
+def test_op_error_message_of_real_signature_errors(export_dir, recommender_dir):
+    from tfgrad.export.versioned import load_export
+
+    walk = load_export(export_dir).saved_model.signatures
+    for name in ("walk", "walk_exact"):
+        raw = _op_error(walk[name], item=tf.constant(["NOPE", "SKU000003", "NADA"]),
+                        attribute=tf.constant(["floral"] * 3),
+                        direction=tf.constant(["more"] * 3), steps=tf.constant(3))
+        assert cli.op_error_message(raw) == "unknown item id(s): NOPE NADA", raw
+    recommender = load_export(recommender_dir).saved_model.signatures
+    raw = _op_error(recommender["score"], user_id=tf.constant(["bob"]),
+                    item_id=tf.constant([["a1", "nosuch"]]))
+    assert raw.startswith("Graph execution error:") and "Detected at node" in raw, raw
+    assert cli.op_error_message(raw) == "unknown item id(s): nosuch"
+    raw = _op_error(recommender["score"], user_id=tf.constant(["bob", "ann"]),
+                    item_id=tf.constant([["a1"]]))
+    assert cli.op_error_message(raw) == "item_id needs one row per user_id; got rows 1 2"
+    raw = _op_error(recommender["recommend_exact"], user_id=tf.constant(["bob"]),
+                    k=tf.constant(0))
+    assert cli.op_error_message(raw).startswith("k must be in 1..")
+
+
+@tf.function
+def _checked_double(x):
+    check = tf.debugging.Assert(tf.reduce_all(x > 0), ["x must be positive, got", x])
+    with tf.control_dependencies([check]):
+        return 2 * x
+
+
+def test_op_error_message_skips_a_python_stack_trace():
+    raw = _op_error(_checked_double, x=tf.constant([1, -2]))
+    assert "File " in raw  # the trace of a tf.function defined in Python
+    assert cli.op_error_message(raw) == "x must be positive, got 1 -2"
+    # An eager op's error: "{{function_node __wrapped__GatherV2_…}} … [Op:GatherV2] name: ".
+    raw = _op_error(tf.gather, params=tf.constant([1, 2]), indices=tf.constant(5))
+    assert cli.op_error_message(raw) == "indices = 5 is not in [0, 2)", raw
+
+
+def test_verbosity_in_argv():
+    assert cli.verbosity_in_argv(["walk", "--item=a"]) is None
+    assert cli.verbosity_in_argv(["walk", "--verbosity=1"]) == 1
+    assert cli.verbosity_in_argv(["walk", "-v", "2", "--item=a"]) == 2
+    assert cli.verbosity_in_argv(["walk", "--v=0", "-v=-1"]) == -1
+    assert cli.verbosity_in_argv(["walk", "--verbosity=abc"]) is None
+    assert cli.verbosity_in_argv(["walk", "--", "--verbosity=1"]) is None
+
+
+_TF_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\]",
+                          re.MULTILINE)
+
+
+def test_entry_points_start_quietly_unless_verbosity_asks(tmp_path):
+    # As from a user's shell: no TF_CPP_MIN_LOG_LEVEL, so the quiet start is the CLI's doing.
+    env = {key: value for key, value in environment().items()
+           if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "tfgrad.walk", f"--export_dir={tmp_path / 'none'}",
+               "--item=a", "--attribute=b"]
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 2
+    assert quiet.stderr.splitlines() == [
+        f"error: export dir {str(tmp_path / 'none')!r} does not exist"], quiet.stderr
+    verbose = subprocess.run(command + [f"--verbosity={cli.TF_LOGS_VERBOSITY}"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert verbose.returncode == 2
+    assert _TF_LOG_LINE.search(verbose.stderr), verbose.stderr
+    assert verbose.stderr.splitlines()[-1].startswith("error: export dir")

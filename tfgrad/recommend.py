@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
 from tfgrad import cli
 
@@ -41,6 +41,11 @@ def main(argv: list[str]) -> None:
     names = dict(zip(export.items["item_id"], export.items["name"]))
     user = tf.constant([FLAGS.user])
     if FLAGS.items:
+        # Check here too, so the user sees examples of known ids, not only the graph's error.
+        unknown = [item for item in FLAGS.items if item not in names]
+        if unknown:
+            raise ValueError(f"unknown item id(s) {', '.join(map(repr, unknown))} in --items "
+                             f"(e.g. {', '.join(export.items['item_id'][:3])})")
         scores = signatures[SCORE_SIGNATURE](user_id=user, item_id=tf.constant([FLAGS.items]))
         for item, score in zip(FLAGS.items, scores["scores"].numpy()[0]):
             print(f"{score:9.4f}  {item}  {names.get(item, '')}")
@@ -59,4 +64,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

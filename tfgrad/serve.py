@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from absl import app, flags
+from absl import flags
 
 from tfgrad import cli
 
@@ -69,4 +69,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -7,7 +7,7 @@ the same command after a kill resumes from the last checkpoint in --work_dir. Ev
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
 from tfgrad import cli
 
@@ -41,4 +41,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

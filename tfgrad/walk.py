@@ -11,7 +11,7 @@ ended (--combine=sequence).
 from __future__ import annotations
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from tfgrad import cli
 
@@ -129,4 +129,4 @@ def write_plot(export, item, attributes, directions, result, path: str) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

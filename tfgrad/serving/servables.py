@@ -189,7 +189,7 @@ def run_signature(servable: Servable, signature_name: str, inputs: dict,
     """
     import tensorflow as tf
 
-    from tfgrad.cli import first_line_of_op_error
+    from tfgrad.cli import op_error_message
 
     signature_name = signature_name or "serving_default"
     spec = servable.signatures.get(signature_name)
@@ -237,9 +237,9 @@ def run_signature(servable: Servable, signature_name: str, inputs: dict,
     try:
         outputs = function(**tensors)
     except tf.errors.InvalidArgumentError as error:
-        raise ServingError("INVALID_ARGUMENT", first_line_of_op_error(error.message)) from None
+        raise ServingError("INVALID_ARGUMENT", op_error_message(error.message)) from None
     except tf.errors.OpError as error:
-        raise ServingError("INTERNAL", first_line_of_op_error(error.message)) from None
+        raise ServingError("INTERNAL", op_error_message(error.message)) from None
     wanted = list(output_filter) or sorted(outputs)
     return {alias: outputs[alias].numpy() for alias in wanted}
 
