@@ -4,12 +4,12 @@
   python benchmarks/cornac_check.py [--seed=0] [--steps=2000] [--items=train|catalogue]
       [--hm_dir=../shared/data/fashion/hm] [--cache_dir=runs/dvbpr_compare/cache]
 
-One run trains all four models on the same split (`recommendation.prepare_purchases`: one
+One run trains all four models on the same split (`dvbpr.prepare_purchases`: one
 validation and one test item per user, the rest train), the VBPRs on the same product-type CNN
 features (read from `--cache_dir`, where `tfgrad.evaluate` keeps them as
 `features_seed<k>_...npy`; trained there, a few minutes, if absent). Every model's scores go
 into an [N, M] matrix in tfgrad's item order and through the same code,
-`recommendation.auc_table`: test AUC of all users and of the users whose test item is cold
+`dvbpr.auc_table`: test AUC of all users and of the users whose test item is cold
 (< 5 training purchases), against every item they never bought and against 100 sampled ones,
 plus the validation AUC. "train s" is the wall time of training (tfgrad's includes its
 validation passes; Cornac's VBPR spends most of it in its Python negative sampler).
@@ -62,8 +62,11 @@ import cornac  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from tfgrad import recommendation  # noqa: E402
-from tfgrad.config import ExperimentConfig, ModelConfig, RealDataConfig, TrainConfig  # noqa: E402
+from tfgrad.config import TrainConfig  # noqa: E402
+from tfgrad.core import run  # noqa: E402
+from tfgrad.systems import dvbpr  # noqa: E402
+from tfgrad.systems.dvbpr import (DVBPRConfig, PurchaseDataConfig,  # noqa: E402
+                                  RecommenderModelConfig)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KINDS = ("bprmf", "vbpr")
@@ -82,26 +85,26 @@ flags.DEFINE_enum("items", "train", ["train", "catalogue"],
                   "or the whole catalogue (negatives drawn from every item, as tfgrad does).")
 
 
-def base_config(hm_dir: str, seed: int, steps: int) -> ExperimentConfig:
+def base_config(hm_dir: str, seed: int, steps: int) -> DVBPRConfig:
     """configs/dvbpr_hm.cfg's settings for BPR-MF, VBPR and the CNN of their features."""
-    return ExperimentConfig(
-        name="cornac_check", work_dir="", dataset="hm", data=RealDataConfig(hm_dir=hm_dir),
-        model=ModelConfig(kind="bprmf", latent_dim=50, regularization=1e-4, dropout_rate=0.5,
-                          image_size=64, cnn_width=0.125),
+    return DVBPRConfig(
+        name="cornac_check", work_dir="", dataset="hm", data=PurchaseDataConfig(hm_dir=hm_dir),
+        model=RecommenderModelConfig(kind="bprmf", latent_dim=50, regularization=1e-4,
+                                     dropout_rate=0.5, image_size=64, cnn_width=0.125),
         train=TrainConfig(steps=steps, checkpoint_every=250, eval_every=100,
                           triple_batch_size=128, learning_rate=1e-3, seed=seed))
 
 
-def train_tfgrad(config: ExperimentConfig, data: recommendation.PreparedPurchases
+def train_tfgrad(config: DVBPRConfig, data: dvbpr.PreparedPurchases
                  ) -> tuple[np.ndarray, float, int]:
     """(scores [N, M], training seconds, the selected step) of tfgrad's model."""
     started = time.perf_counter()
-    model, _, selected = recommendation.train_recommender(config, data)
+    model, _, selected = run.train(dvbpr.SYSTEM, config, data)
     seconds = time.perf_counter() - started
-    return recommendation.all_user_scores(model, data), seconds, selected["step"]
+    return dvbpr.all_user_scores(model, data), seconds, selected["step"]
 
 
-def cornac_train_set(data: recommendation.PreparedPurchases, items: str, seed: int
+def cornac_train_set(data: dvbpr.PreparedPurchases, items: str, seed: int
                      ) -> tuple[cornac.data.Dataset, np.ndarray, np.ndarray]:
     """Cornac's dataset of the training purchases (rating 1.0) with the visual features.
 
@@ -125,7 +128,7 @@ def cornac_train_set(data: recommendation.PreparedPurchases, items: str, seed: i
             np.array([iid_map[item] for item in item_ids]))
 
 
-def cornac_models(config: ExperimentConfig, epochs: int) -> dict:
+def cornac_models(config: DVBPRConfig, epochs: int) -> dict:
     """Cornac's BPR and VBPR with the settings of the module doc."""
     reg, batch, seed = (2 * config.model.regularization, config.train.triple_batch_size,
                         config.train.seed)
@@ -168,7 +171,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     base = base_config(FLAGS.hm_dir, FLAGS.seed, FLAGS.steps)
-    data = recommendation.prepare_purchases(base, KINDS, cache_dir=FLAGS.cache_dir)
+    data = dvbpr.prepare_purchases(base, KINDS, cache_dir=FLAGS.cache_dir)
     purchases = data.purchases
     unseen = purchases.train_counts() == 0
     epochs = max(1, round(FLAGS.steps * base.train.triple_batch_size / len(purchases.train)))
@@ -190,14 +193,14 @@ def main(argv):
                 model=dataclasses.replace(base.model, kind=kind))
             scores, seconds, step = train_tfgrad(config, data)
             rows[f"tfgrad {NAMES[kind]} (step {step})"] = (
-                recommendation.auc_table(scores, data), seconds)
+                dvbpr.auc_table(scores, data), seconds)
     train_set, users, items = cornac_train_set(data, FLAGS.items, FLAGS.seed)
     for kind, model in cornac_models(base, epochs).items():
         scores, seconds = train_cornac(model, train_set, users, items)
-        rows[f"Cornac {NAMES[kind]}"] = (recommendation.auc_table(scores, data), seconds)
+        rows[f"Cornac {NAMES[kind]}"] = (dvbpr.auc_table(scores, data), seconds)
         if FLAGS.items == "train":
             rows[f"Cornac {NAMES[kind]}, unseen at min"] = (
-                recommendation.auc_table(unseen_at_minimum(scores, unseen), data), None)
+                dvbpr.auc_table(unseen_at_minimum(scores, unseen), data), None)
     print(markdown_table(rows))
 
 

@@ -10,8 +10,8 @@ setting's own, and a setting that fails or hangs (`--timeout`) does not stop the
   triples_<S>px   `bpr_triples_dataset(..., images=...)` batches iterated with nothing
                   consuming them — seconds per batch, images/s = 2 × batch / seconds;
   <S>px_w<W>      Keras `fit` of DVBPR (CNN-F of width W over S px photos) on that dataset with
-                  its optimizer (AdamW), as `tfgrad.recommendation.train_recommender` builds
-                  it; a suffix _bf16 or _fp16 trains under mixed_bfloat16 or mixed_float16
+                  its optimizer (AdamW), as `tfgrad.core.run.train` builds it for the dvbpr
+                  system; a suffix _bf16 or _fp16 trains under mixed_bfloat16 or mixed_float16
                   (then in a LossScaleOptimizer) — seconds per step, images/s =
                   2 × batch / seconds (each BPR triple puts 2 photos through the Siamese CNN).
 Training is timed inside one `fit`, from the start of the first step after `--warmup_steps` to

@@ -23,6 +23,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from tfgrad.retrieval.index import BruteForceIndex, ScannIndex  # noqa: E402
 from tfgrad.retrieval.walk import Walker  # noqa: E402
+from tfgrad.spaces import LinearMove  # noqa: E402
 from workloads import clustered_unit_vectors, walk_requests  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -62,8 +63,9 @@ def main(argv):
         scann_index = ScannIndex(item_vectors)
         build_seconds = time.perf_counter() - started
 
-        brute = Walker(brute_index.item_vectors, attribute_vectors, brute_index)
-        scann = Walker(brute_index.item_vectors, attribute_vectors, scann_index)
+        move = LinearMove(attribute_vectors)
+        brute = Walker(brute_index.item_vectors, move, brute_index)
+        scann = Walker(brute_index.item_vectors, move, scann_index)
         brute_seconds, brute_items = walk_latencies(brute, references, weights)
         scann_seconds, scann_items = walk_latencies(scann, references, weights)
         _, exact = brute_index.search(tf.constant(queries), 10)

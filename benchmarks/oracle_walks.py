@@ -24,22 +24,28 @@ flags.DEFINE_list("scales", ["0.5", "1", "2", "4"], "Lengths of the oracle direc
 
 def main(argv):
     del argv
-    from tfgrad import evaluation, experiment, metrics
-    from tfgrad.config import ExperimentConfig
+    from tfgrad import evaluation, metrics
+    from tfgrad.core import run
     from tfgrad.retrieval.index import BruteForceIndex
     from tfgrad.retrieval.walk import Walker
+    from tfgrad.spaces import LinearMove
+    from tfgrad.systems import cgir
 
-    config = ExperimentConfig.read(os.path.join(FLAGS.work_dir, experiment.CONFIG_FILE))
-    data = experiment.prepare_data(config)
-    model = experiment.build_model(config, data)
-    model.load_weights(os.path.join(FLAGS.work_dir, experiment.MODEL_FILE))
+    config = run.read_run_config(cgir.SYSTEM, FLAGS.work_dir)
+    if config is None:
+        raise FileNotFoundError(f"{FLAGS.work_dir!r} holds no {run.CONFIG_FILE}: not a "
+                                f"tfgrad.train work dir")
+    data = cgir.prepare_data(config)
+    model = cgir.build_model(config, data)
+    model.load_weights(os.path.join(FLAGS.work_dir, run.MODEL_FILE))
     item_vectors = np.asarray(model.item_vectors())
     relevance = data.catalogue.relevance
     queries = evaluation.sample_queries(data.test_triples, config.eval.max_queries,
                                         config.train.seed)
 
     def gradual(attribute_vectors):
-        walker = Walker(item_vectors, attribute_vectors, BruteForceIndex(item_vectors))
+        walker = Walker(item_vectors, LinearMove(attribute_vectors),
+                        BruteForceIndex(item_vectors))
         walks = evaluation.run_walks(walker, queries, data.catalogue.num_attributes,
                                      config.eval.walk_steps, config.eval.step_size,
                                      config.eval.distinct)

@@ -73,7 +73,7 @@ def main(argv):
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    from tfgrad.export import load_export
+    from tfgrad.export.versioned import load_export
     from tfgrad.serving.client import walk_request
 
     export = load_export(FLAGS.export_dir)

@@ -37,16 +37,16 @@ def main(argv):
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
 
-    from tfgrad import experiment
-    from tfgrad.config import ExperimentConfig, TrainConfig
     from tfgrad.data.pipelines import cgir_training_dataset
     from tfgrad.data.synthetic import SyntheticCatalogueConfig
     from tfgrad.distribute import get_strategy
+    from tfgrad.systems import cgir
+    from tfgrad.systems.cgir import CGIRConfig
 
-    config = ExperimentConfig(
+    config = CGIRConfig(
         work_dir=tempfile.mkdtemp(),
         synthetic=SyntheticCatalogueConfig(num_items=FLAGS.num_items, num_users=FLAGS.num_users))
-    data = experiment.prepare_data(config)
+    data = cgir.prepare_data(config)
     train = config.train
     print(f"CGIR, {FLAGS.num_items} items, {FLAGS.num_users} users, batches of "
           f"{train.user_batch_size} users + {train.triple_batch_size} triples")
@@ -54,7 +54,7 @@ def main(argv):
     for strategy_name in ("one_device", "mirrored"):
         strategy = get_strategy(strategy_name)
         with strategy.scope():
-            model = experiment.build_model(config, data)
+            model = cgir.build_model(config, data)
             model.compile(optimizer=keras.optimizers.Adam(train.learning_rate))
         dataset = cgir_training_dataset(data.catalogue, data.train_triples,
                                         train.user_batch_size, train.triple_batch_size, 0)

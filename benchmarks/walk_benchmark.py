@@ -22,6 +22,7 @@ from absl import app, flags  # noqa: E402
 
 from tfgrad.retrieval.index import BruteForceIndex, ScannIndex  # noqa: E402
 from tfgrad.retrieval.walk import Walker, pick_distinct, walk_strengths  # noqa: E402
+from tfgrad.spaces import LinearMove  # noqa: E402
 from workloads import clustered_unit_vectors, walk_requests  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -62,9 +63,10 @@ def main(argv):
         item_vectors = clustered_unit_vectors(size, FLAGS.dim, rng)
         attribute_vectors, reference, weights = walk_requests(size, FLAGS.queries, FLAGS.dim,
                                                               rng)
-        brute = Walker(item_vectors, attribute_vectors, BruteForceIndex(item_vectors))
+        move = LinearMove(attribute_vectors)
+        brute = Walker(item_vectors, move, BruteForceIndex(item_vectors))
         build_started = time.perf_counter()
-        scann = Walker(brute.item_vectors, attribute_vectors, ScannIndex(item_vectors))
+        scann = Walker(brute.item_vectors, move, ScannIndex(item_vectors))
         build_seconds = time.perf_counter() - build_started
 
         methods = {

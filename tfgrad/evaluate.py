@@ -26,7 +26,7 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from tfgrad import cli
 
@@ -79,9 +79,9 @@ def _evaluate_work_dir() -> None:
     evaluation = run.evaluate_run(system, model, config, data)
     summary = run.summarize(evaluation)
     for table in evaluation.tables.values():
-        print(f"\n{table.name}:\n")
+        print(f"\n{table.heading}:\n")
         print(format_comparison(Table(
-            name=table.name, columns=table.columns,
+            name=table.name, columns=table.columns, title=table.title,
             rows={row: {c: mean_and_std([v]) for c, v in values.items()}
                   for row, values in summary[table.name].items()})))
     if FLAGS.output:
@@ -103,7 +103,7 @@ def _compare() -> None:
     system, base = system_config_from_flags(FLAGS, model=FLAGS.models[0])
     comparison = compare.compare(system, base, FLAGS.models, FLAGS.seeds)
     for table in comparison.tables.values():
-        print(f"\n{table.name} ({FLAGS.seeds} seed(s)):\n")
+        print(f"\n{table.heading} ({FLAGS.seeds} seed(s)):\n")
         print(compare.format_comparison(table))
     print(f"\ntotal {comparison.seconds / 60:.1f} min; training seconds per model: " + ", ".join(
         f"{name} {np.nanmean(values):.0f}" for name, values in comparison.train_seconds.items()
@@ -126,4 +126,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

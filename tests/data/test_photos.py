@@ -14,7 +14,7 @@ from tfgrad.data.images import find_images, load_images
 from tfgrad.data.pipelines import bpr_triples_dataset
 from tfgrad.data.purchases import (load_hm_purchases, load_interaction_purchases,
                                    split_leave_two_out)
-from tfgrad.recommendation import read_visual_features
+from tfgrad.systems.dvbpr import read_visual_features
 
 
 def _write_jpeg(path, colour=(10, 200, 30), size=(30, 20)):

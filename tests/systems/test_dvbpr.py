@@ -12,82 +12,88 @@ import tensorflow as tf
 
 from support.data_paths import HM, needs_shared_data
 from support.photo_catalogue import write_photo_shop
-from tfgrad import recommendation
-from tfgrad.config import (EvalConfig, ExperimentConfig, ModelConfig, RealDataConfig,
-                           TrainConfig)
+from tfgrad.config import TrainConfig
+from tfgrad.core import compare, run
 from tfgrad.distribute import get_strategy
-from tfgrad.recommender_export import RecommenderServingModule
+from tfgrad.export.recommend import RecommenderServingModule
+from tfgrad.spaces import ItemSpace, UserSpace
+from tfgrad.systems import dvbpr
+from tfgrad.systems.dvbpr import (DVBPRConfig, PurchaseDataConfig, RecommenderEvalConfig,
+                                  RecommenderModelConfig)
 
 LEARNT = ("poprank", "bprmf", "warp", "fm", "visrank", "vbpr", "dvbpr")
 
 
 def _config(work_dir, dataset="interactions", data=None, kind="dvbpr", steps=200,
             learning_rate=0.01, **model):
-    return ExperimentConfig(
+    return DVBPRConfig(
         name="shop", work_dir=str(work_dir), export_dir=str(work_dir / "exports"),
         dataset=dataset, data=data,
-        model=ModelConfig(**{**dict(kind=kind, latent_dim=16, image_size=24, cnn_width=0.125,
-                                    feature_dim=16, feature_steps=150, num_negatives=8),
-                             **model}),
+        model=RecommenderModelConfig(**{**dict(kind=kind, latent_dim=16, image_size=24,
+                                               cnn_width=0.125, feature_dim=16,
+                                               feature_steps=150, num_negatives=8),
+                                        **model}),
         train=TrainConfig(steps=steps, checkpoint_every=100, eval_every=100,
                           triple_batch_size=64, learning_rate=learning_rate,
                           strategy="one_device"),
-        eval=EvalConfig(auc_negatives=20, top_k=5))
+        eval=RecommenderEvalConfig(auc_negatives=20, top_k=5))
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     directory = tmp_path_factory.mktemp("shop")
     images_dir, interactions = write_photo_shop(str(directory))
-    return directory, RealDataConfig(images_dir=images_dir, interactions_path=interactions)
+    return directory, PurchaseDataConfig(images_dir=images_dir,
+                                         interactions_path=interactions)
 
 
 @pytest.fixture(scope="module")
 def shop_results(shop):
     directory, data = shop
     config = _config(directory / "compare", data=data)
-    return recommendation.compare(config, ("rand",) + LEARNT, seeds=1)
+    comparison = compare.compare(dvbpr.SYSTEM, config, ("rand",) + LEARNT, seeds=1)
+    return comparison.tables["auc"].rows
 
 
 @pytest.mark.parametrize("kind", LEARNT)
 def test_each_model_beats_rand_on_the_photo_shop(shop_results, kind):
-    from tfgrad.models import DISPLAY_NAMES
-
-    rand = shop_results["RAND"]["auc_all"][0]
+    rand = shop_results["RAND"]["auc_all"]["values"][0]
     assert abs(rand - 0.5) < 0.1
-    assert shop_results[DISPLAY_NAMES[kind]]["auc_all"][0] > rand + 0.1
+    assert shop_results[dvbpr.SYSTEM.display_name(kind)]["auc_all"]["values"][0] > rand + 0.1
 
 
 def test_visual_models_know_cold_items_by_their_photos(shop_results):
     # Each user's favourite colour is what the photos show: visual models rank well.
     for name in ("VisRank", "VBPR", "DVBPR"):
-        assert shop_results[name]["auc_all_sampled"][0] > 0.7
+        assert shop_results[name]["auc_all_sampled"]["values"][0] > 0.7
 
 
 @needs_shared_data
 def test_visual_models_beat_rand_on_an_hm_slice(tmp_path):
-    data = RealDataConfig(hm_dir=HM, max_users=150)
+    data = PurchaseDataConfig(hm_dir=HM, max_users=150)
     config = _config(tmp_path, dataset="hm", data=data, image_size=32, steps=300,
                      learning_rate=1e-3)
-    results = recommendation.compare(config, ("rand", "visrank", "vbpr", "dvbpr"), seeds=1)
+    results = compare.compare(dvbpr.SYSTEM, config, ("rand", "visrank", "vbpr", "dvbpr"),
+                              seeds=1).tables["auc"].rows
     for name in ("VisRank", "VBPR", "DVBPR"):
-        assert results[name]["auc_all"][0] > results["RAND"]["auc_all"][0], name
+        assert (results[name]["auc_all"]["values"][0]
+                > results["RAND"]["auc_all"]["values"][0]), name
 
 
 def test_training_selects_the_best_validation_step_and_resumes(shop, tmp_path):
     _, data = shop
     config = _config(tmp_path, data=data, kind="bprmf", steps=300)
-    prepared = recommendation.prepare_purchases(config, ("bprmf",))
-    model, _, selected = recommendation.train_recommender(config, prepared)
-    with open(tmp_path / recommendation.BEST_FILE) as f:
+    prepared = dvbpr.prepare_purchases(config, ("bprmf",))
+    model, _, selected = run.train(dvbpr.SYSTEM, config, prepared)
+    with open(tmp_path / dvbpr.BEST_FILE) as f:
         assert json.load(f) == selected
     assert selected["step"] in (100, 200, 300)
-    best = recommendation.evaluate_recommender(model, prepared)["val_auc"]
+    best = dvbpr.evaluate_recommender(model, prepared)["val_auc"]
     np.testing.assert_allclose(best, selected["val_auc"], rtol=1e-6)
     # Re-running the finished run trains no more and selects the same weights.
-    again, _, reselected = recommendation.train_recommender(config, prepared)
+    again, _, reselected = run.train(dvbpr.SYSTEM, config, prepared)
     assert reselected == selected
-    np.testing.assert_allclose(recommendation.evaluate_recommender(again, prepared)["val_auc"],
+    np.testing.assert_allclose(dvbpr.evaluate_recommender(again, prepared)["val_auc"],
                                best, rtol=1e-6)
 
 
@@ -95,13 +101,13 @@ def test_training_selects_the_best_validation_step_and_resumes(shop, tmp_path):
 def test_train_step_under_two_replicas(shop, tmp_path, kind):
     _, data = shop
     config = _config(tmp_path, data=data, kind=kind)
-    prepared = recommendation.prepare_purchases(config, (kind,))
+    prepared = dvbpr.prepare_purchases(config, (kind,))
     from tfgrad.data.pipelines import bpr_triples_dataset
 
     strategy = get_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
-        model = recommendation.create_recommender(config, prepared)
+        model = dvbpr.create_recommender(config, prepared)
         import keras
 
         model.compile(optimizer=keras.optimizers.Adam(0.01))
@@ -121,8 +127,8 @@ def test_dvbpr_trains_in_mixed_precision(shop, tmp_path, precision):
     config = _config(tmp_path, data=data, steps=20, precision=precision)
     config = dataclasses.replace(config, train=dataclasses.replace(
         config.train, checkpoint_every=10, eval_every=10))
-    prepared = recommendation.prepare_purchases(config, ("dvbpr",))
-    model, _, selected = recommendation.train_recommender(config, prepared)
+    prepared = dvbpr.prepare_purchases(config, ("dvbpr",))
+    model, _, selected = run.train(dvbpr.SYSTEM, config, prepared)
     assert model.cnn.body[0].compute_dtype == precision.split("_")[1]
     assert model.cnn.body[0].kernel.dtype == "float32"
     assert np.isfinite(selected["val_auc"])
@@ -135,16 +141,15 @@ def test_dvbpr_trains_in_mixed_precision(shop, tmp_path, precision):
 def test_run_writes_the_picture_metrics_and_export(shop, tmp_path):
     _, data = shop
     config = _config(tmp_path, data=data, kind="vbpr", steps=100)
-    result = recommendation.run(config)
-    assert set(result["rows"]) == {"VBPR", "RAND", "PopRank"}
-    picture = tf.image.decode_png(open(tmp_path / recommendation.RECOMMENDATIONS_PNG,
-                                       "rb").read())
+    result = run.run(dvbpr.SYSTEM, config)
+    assert set(result.evaluation.tables["auc"].rows) == {"VBPR", "RAND", "PopRank"}
+    picture = tf.image.decode_png(open(tmp_path / dvbpr.RECOMMENDATIONS_PNG, "rb").read())
     assert picture.shape[0] > 200 and picture.shape[1] > 200
     with open(tmp_path / "metrics.json") as f:
         assert "CNN-F trained on 4 product types" in json.load(f)["features"]
     import scann  # noqa: F401
 
-    loaded = tf.saved_model.load(result["export_path"])
+    loaded = tf.saved_model.load(result.export_path)
     assert set(loaded.signatures) == {"recommend", "recommend_exact", "score",
                                       "serving_default"}
     stock = tf.saved_model.load(str(tmp_path / "exports" / "shop_stock" / "1"))
@@ -155,9 +160,11 @@ def _module(with_scann=True):
     rng = np.random.default_rng(0)
     users, items = rng.normal(size=(4, 3)), rng.normal(size=(9, 3))
     bought = [np.array([0, 1]), np.array([], dtype=np.int64), np.array([8]), np.array([2])]
-    module = RecommenderServingModule(users, items, ["a", "b", "c", "d"],
-                                      [f"i{k}" for k in range(9)], [f"item {k}" for k in range(9)],
-                                      bought, with_scann=with_scann)
+    module = RecommenderServingModule(
+        UserSpace(np.array(["a", "b", "c", "d"]), users, known_items=bought),
+        ItemSpace(np.array([f"i{k}" for k in range(9)]),
+                  np.array([f"item {k}" for k in range(9)]), items),
+        with_scann=with_scann)
     return module, users, items, bought
 
 

@@ -84,4 +84,4 @@ def test_missing_photos_and_mixed_models_are_one_line(shop_flags, tmp_path):
     assert result.returncode == 2 and "image folder" in result.stderr
     result = run_module("tfgrad.evaluate", *shop_flags, f"--work_dir={tmp_path}",
                         "--models=cgir,dvbpr")
-    assert result.returncode == 2 and "mixes recommenders" in result.stderr
+    assert result.returncode == 2 and "mixes models of the systems cgir, dvbpr" in result.stderr

@@ -61,6 +61,7 @@ def compare(system: System, base, kinds: Sequence[str], seeds: int) -> Compariso
     collected: dict[str, dict[str, dict[str, list]]] = {}
     columns: dict[str, tuple[str, ...]] = {}
     chance_rows: dict[str, str] = {}
+    titles: dict[str, str] = {}
     timings: dict[str, list[float]] = {}
     started = time.perf_counter()
     for offset in range(seeds):
@@ -91,12 +92,14 @@ def compare(system: System, base, kinds: Sequence[str], seeds: int) -> Compariso
                 tables[name] = tables[name].with_rows(table.rows) if name in tables else table
         for name, table in tables.items():
             columns[name], chance_rows[name] = table.columns, table.chance_row
+            titles[name] = table.title
             for row, values in table.rows.items():
                 for column in table.columns:
                     collected.setdefault(name, {}).setdefault(row, {}).setdefault(
                         column, []).append(float(values.get(column, float("nan"))))
     return Comparison(
         tables={name: Table(name=name, columns=columns[name], chance_row=chance_rows[name],
+                            title=titles[name],
                             rows={row: {column: mean_and_std(values)
                                         for column, values in cells.items()}
                                   for row, cells in rows.items()})

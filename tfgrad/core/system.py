@@ -33,12 +33,18 @@ class Table:
       columns: the columns printed, in order.
       rows: {row name: {column: value}}; a row may hold more columns than are printed.
       chance_row: the row every model row is compared with ("random"), if the table has one.
+      title: how printed tables are headed; default the name.
     """
 
     name: str
     columns: tuple[str, ...]
     rows: dict[str, dict[str, float]]
     chance_row: Optional[str] = None
+    title: Optional[str] = None
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.name
 
     def with_rows(self, rows: Mapping[str, dict]) -> "Table":
         """This table with `rows` added after its own; a row it has already is kept."""

@@ -536,7 +536,8 @@ class DVBPRSystem(System):
         purchases = data.purchases
         drawn = {} if pictures is None else {"recommendations": pictures}
         return Evaluation(
-            tables={"auc": Table(name="auc", columns=AUC_COLUMNS, rows=rows)}, main="auc",
+            tables={"auc": Table(name="auc", columns=AUC_COLUMNS, rows=rows, title="test AUC")},
+            main="auc",
             model_row=model_row, pictures=drawn,
             files={} if pictures is None else {RECOMMENDATIONS_PNG: pictures},
             details={"features": data.features_source,
