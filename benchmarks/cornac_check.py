@@ -62,7 +62,7 @@ import cornac  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from tfgrad.config import TrainConfig  # noqa: E402
+from tfgrad.config import TripleTrainConfig  # noqa: E402
 from tfgrad.core import run  # noqa: E402
 from tfgrad.systems import dvbpr  # noqa: E402
 from tfgrad.systems.dvbpr import (DVBPRConfig, PurchaseDataConfig,  # noqa: E402
@@ -91,7 +91,7 @@ def base_config(hm_dir: str, seed: int, steps: int) -> DVBPRConfig:
         name="cornac_check", work_dir="", dataset="hm", data=PurchaseDataConfig(hm_dir=hm_dir),
         model=RecommenderModelConfig(kind="bprmf", latent_dim=50, regularization=1e-4,
                                      dropout_rate=0.5, image_size=64, cnn_width=0.125),
-        train=TrainConfig(steps=steps, checkpoint_every=250, eval_every=100,
+        train=TripleTrainConfig(steps=steps, checkpoint_every=250, eval_every=100,
                           triple_batch_size=128, learning_rate=1e-3, seed=seed))
 
 

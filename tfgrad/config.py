@@ -34,15 +34,21 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"unknown {name} {value!r}; known: {', '.join(map(str, choices))}")
 
 
+def check_positive(config, *fields: str) -> None:
+    for field in fields:
+        if getattr(config, field) <= 0:
+            raise ValueError(f"{field} must be positive, got {getattr(config, field)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """The training loop: steps, batches, optimiser, checkpoints and the distribution strategy.
+    """The training loop: steps, optimiser, checkpoints and the distribution strategy (each
+    system's train section adds its batch sizes).
 
     Attributes:
       steps: Training steps.
       checkpoint_every: Steps between resumable checkpoints.
       eval_every: Steps between evaluations (TensorBoard scalars, pictures, model selection).
-      triple_batch_size: Training examples (triples) per step.
       learning_rate: Adam learning rate.
       strategy: tf.distribute strategy; auto: mirrored over GPUs if several, else one device.
       seed: Seed of initialisation, batches and splits.
@@ -51,17 +57,27 @@ class TrainConfig:
     steps: int = 3000
     checkpoint_every: int = 250
     eval_every: int = 1000
-    triple_batch_size: int = 256
     learning_rate: float = 1e-3
     strategy: str = option("auto", choices=STRATEGIES)
     seed: int = 0
 
     def __post_init__(self):
-        for field in ("steps", "checkpoint_every", "eval_every", "triple_batch_size"):
-            if getattr(self, field) <= 0:
-                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        check_positive(self, "steps", "checkpoint_every", "eval_every", "learning_rate")
+
+
+@dataclasses.dataclass(frozen=True)
+class TripleTrainConfig(TrainConfig):
+    """The training loop of models trained on triples.
+
+    Attributes:
+      triple_batch_size: Training examples (triples) per step.
+    """
+
+    triple_batch_size: int = 256
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive(self, "triple_batch_size")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from support.data_paths import HM, needs_shared_data
 from support.photo_catalogue import write_photo_shop
-from tfgrad.config import TrainConfig
+from tfgrad.config import TripleTrainConfig
 from tfgrad.core import compare, run
 from tfgrad.distribute import get_strategy
 from tfgrad.export.recommend import RecommenderServingModule
@@ -33,7 +33,7 @@ def _config(work_dir, dataset="interactions", data=None, kind="dvbpr", steps=200
                                                cnn_width=0.125, feature_dim=16,
                                                feature_steps=150, num_negatives=8),
                                         **model}),
-        train=TrainConfig(steps=steps, checkpoint_every=100, eval_every=100,
+        train=TripleTrainConfig(steps=steps, checkpoint_every=100, eval_every=100,
                           triple_batch_size=64, learning_rate=learning_rate,
                           strategy="one_device"),
         eval=RecommenderEvalConfig(auc_negatives=20, top_k=5))

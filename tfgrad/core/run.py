@@ -70,7 +70,7 @@ def train(system: System, config, data, callbacks: Sequence[keras.callbacks.Call
     strategy = get_strategy(config.train.strategy)
     with strategy.scope():
         model = system.build(config, data)
-        model.compile(optimizer=system.optimizer(model, config))
+        system.compile(model, config)
     if not model.learns:
         return model, 0.0, {"step": 0}
     monitor = system.monitor(config, data)

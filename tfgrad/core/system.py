@@ -148,6 +148,11 @@ class System:
         """The optimizer `model` trains with."""
         return keras.optimizers.Adam(config.train.learning_rate)
 
+    def compile(self, model: keras.Model, config) -> None:
+        """Compiles `model` (under the strategy's scope) with `optimizer`; a model with several
+        optimizers (a GAN's) overrides this."""
+        model.compile(optimizer=self.optimizer(model, config))
+
     def training_dataset(self, model: keras.Model, config, data) -> tf.data.Dataset:
         """An endless dataset of global training batches."""
         raise NotImplementedError

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgrad import evaluation, metrics, plots
-from tfgrad.config import SystemConfig, TrainConfig, check_choice, option
+from tfgrad.config import SystemConfig, TripleTrainConfig, check_choice, check_positive, option
 from tfgrad.core import run as core_run
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, System, Table
 from tfgrad.data import synthetic
@@ -126,7 +126,7 @@ class CatalogueDataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class CGIRTrainConfig(TrainConfig):
+class CGIRTrainConfig(TripleTrainConfig):
     """The training loop, plus the users per step of the interaction VAE.
 
     Attributes:
@@ -137,8 +137,7 @@ class CGIRTrainConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.user_batch_size <= 0:
-            raise ValueError(f"user_batch_size must be positive, got {self.user_batch_size}")
+        check_positive(self, "user_batch_size")
 
 
 @dataclasses.dataclass(frozen=True)

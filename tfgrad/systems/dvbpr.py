@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgrad import metrics, plots
-from tfgrad.config import PRECISIONS, SystemConfig, TrainConfig, check_choice, option
+from tfgrad.config import PRECISIONS, SystemConfig, TripleTrainConfig, check_choice, option
 from tfgrad.core.run import EVALUATION_LOGS
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, System, Table
 from tfgrad.data.images import load_images, normalize_images
@@ -153,7 +153,7 @@ class DVBPRConfig(SystemConfig):
     dataset: str = option("hm", choices=DATASETS)
     data: PurchaseDataConfig = PurchaseDataConfig()
     model: RecommenderModelConfig = RecommenderModelConfig()
-    train: TrainConfig = TrainConfig()
+    train: TripleTrainConfig = TripleTrainConfig()
     eval: RecommenderEvalConfig = RecommenderEvalConfig()
 
     def __post_init__(self):
