@@ -409,3 +409,39 @@ def test_with_missing_hand_example():
 def test_with_missing_rejects_unscorable():
     with pytest.raises(ValueError, match="no walk"):
         metrics.gradual_scores_with_missing(np.full((2, 3, 2), np.nan), [0, 1], [1, -1])
+
+
+def test_inception_score_against_hand_values():
+    # Confident and evenly spread over C classes: IS = C; all alike: IS = 1.
+    assert metrics.inception_score(np.eye(4)) == pytest.approx(4.0)
+    assert metrics.inception_score(np.full((5, 3), 1 / 3)) == pytest.approx(1.0)
+    p = np.array([[0.9, 0.1], [0.2, 0.8]])
+    marginal = p.mean(axis=0)
+    kl = [np.sum(row * np.log(row / marginal)) for row in p]
+    assert metrics.inception_score(p) == pytest.approx(np.exp(np.mean(kl)))
+
+
+def test_frechet_distance_against_closed_forms():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    # Shifted by d: FID = ‖d‖²; scaled by s (isotropic): (1 − s)² per dimension on top.
+    shift = np.array([1.0, -2.0, 0.5])
+    assert metrics.frechet_distance(a, a + shift) == pytest.approx(np.sum(shift ** 2), rel=1e-6)
+    scaled = metrics.frechet_distance(a, 3 * a)
+    cov = np.cov(a, rowvar=False)
+    mean_term = np.sum((2 * a.mean(axis=0)) ** 2)
+    assert scaled == pytest.approx(mean_term + np.trace(cov) + 9 * np.trace(cov)
+                                   - 6 * np.trace(cov), rel=1e-6)
+    with pytest.raises(ValueError, match="features must be"):
+        metrics.frechet_distance(a[:, :2], a)
+
+
+def test_ssim_diversity_is_zero_for_copies_and_grows_with_difference():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(16, 16, 3)).astype(np.float32)
+    assert metrics.ssim_diversity(np.stack([image] * 3)) == pytest.approx(0.0, abs=1e-6)
+    others = np.stack([image, rng.uniform(size=(16, 16, 3)), rng.uniform(size=(16, 16, 3))])
+    assert metrics.ssim_diversity(others) > 0.5
+    with pytest.raises(ValueError, match="k >= 2"):
+        metrics.ssim_diversity(image[None])

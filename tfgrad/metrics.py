@@ -459,3 +459,58 @@ def sample_negatives(excluded, num_items, num_negatives, rng):
                              f"{num_negatives} to sample")
         negatives[user] = rng.choice(allowed, size=num_negatives, replace=False)
     return negatives
+
+
+def inception_score(probabilities):
+    """IS = exp(E_x KL(p(y|x) ‖ p(y))), p(y) the mean of p(y|x) over the images (Salimans et
+    al.; DVBPR.md's image quality). tfgrad's classifier is trained on the same photos'
+    categories (no ImageNet Inception-v3 offline), so IS ranges over 1 … C categories.
+
+    Args:
+      probabilities: [N, C] each image's class distribution.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or len(p) == 0:
+        raise ValueError(f"probabilities must be [N, C] with N > 0, got shape {p.shape}")
+    marginal = p.mean(axis=0, keepdims=True)
+    kl = np.sum(p * (np.log(np.maximum(p, 1e-12)) - np.log(np.maximum(marginal, 1e-12))), axis=1)
+    return float(np.exp(kl.mean()))
+
+
+def frechet_distance(features_a, features_b):
+    """FID = ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^½) between two feature sets (Heusel et
+    al.), with Tr (Σ_a Σ_b)^½ = Σ √λ over the eigenvalues λ of Σ_a^½ Σ_b Σ_a^½ (symmetric, so
+    no complex square roots).
+
+    Args:
+      features_a: [N, F]; features_b: [N', F].
+    """
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"features must be [N, F] and [N', F] with N, N' >= 2, got "
+                         f"{a.shape} and {b.shape}")
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_root = np.sum(np.sqrt(np.clip(middle, 0, None)))
+    return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+                 - 2 * trace_root)
+
+
+def ssim_diversity(images):
+    """1 − the mean SSIM over every pair of `images` (DVBPR.md's diversity of a top-k).
+
+    Args:
+      images: [k, S, S, 3] floats in [0, 1], k ≥ 2.
+    """
+    import tensorflow as tf
+
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or len(images) < 2:
+        raise ValueError(f"images must be [k, S, S, 3] with k >= 2, got shape {images.shape}")
+    first, second = np.triu_indices(len(images), k=1)
+    similarity = tf.image.ssim(images[first], images[second], max_val=1.0,
+                               filter_size=min(11, images.shape[1]))
+    return float(1.0 - np.mean(similarity.numpy()))
