@@ -31,9 +31,13 @@ def main(argv: list[str]) -> None:
 
     system, config = system_config_from_flags(FLAGS)
     result = run.run(system, config, export=FLAGS.export)
-    table = result.main_table
+    table, summary = result.main_table, run.summarize(result.evaluation)
     print(f"\n{system.summary(config, result)}\n")
-    print(format_table(run.summarize(result.evaluation)[table.name], table.columns))
+    print(format_table(summary[table.name], table.columns))
+    for other in result.evaluation.tables.values():
+        if other.name != table.name:
+            print(f"\n{other.heading}:\n")
+            print(format_table(summary[other.name], other.columns))
     print(f"\nwork dir: {config.work_dir}  (tensorboard --logdir {config.work_dir}/logs)")
     if result.export_path:
         print(f"exported: {result.export_path}")

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from tfgrad.config import TrainConfig
+from tfgrad.data.images import normalize_images
 
 
 class ProgressLine(keras.callbacks.Callback):
@@ -93,3 +94,27 @@ def train(model: keras.Model, dataset: tf.data.Dataset, config: TrainConfig, wor
     model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks,
               verbose=0)
     return model
+
+
+def train_image_classifier(images, labels, num_labels: int, *, feature_dim: int,
+                           image_size: int, cnn_width: float, dropout_rate: float,
+                           learning_rate: float, batch_size: int, steps: int, seed: int):
+    """A `ProductTypeCNN` trained to classify uint8 photos [N, S, S, 3] into `labels` [N]
+    (what stands in for ImageNet features here: DVBPR's baselines' features, the judge of
+    generated images' quality). Returns (model, final training accuracy)."""
+    from tfgrad.models.product_type_cnn import ProductTypeCNN
+
+    keras.utils.set_random_seed(seed)
+    model = ProductTypeCNN(num_labels, feature_dim, image_size, cnn_width, dropout_rate,
+                           seed=seed)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    dataset = (tf.data.Dataset.from_tensor_slices((images, labels))
+               .shuffle(len(labels), seed=seed).repeat()
+               .batch(min(batch_size, len(labels)), drop_remainder=True)
+               .map(lambda image, label: (normalize_images(image), label))
+               .prefetch(tf.data.AUTOTUNE))
+    history = model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+    return model, float(history.history["accuracy"][-1])

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfgrad import trainer
 from tfgrad.config import from_dict, read_config_file
-from tfgrad.core.system import Evaluation, RunResult, System
+from tfgrad.core.system import Evaluation, LoadedRun, RunResult, System
 from tfgrad.distribute import get_strategy
 
 CONFIG_FILE = "config.json"
@@ -71,7 +71,8 @@ def train(system: System, config, data, callbacks: Sequence[keras.callbacks.Call
     with strategy.scope():
         model = system.build(config, data)
         system.compile(model, config)
-    if not model.learns:
+    # Rankers computed from the data in one go (RAND, PopRank, VisRank) say learns = False.
+    if not getattr(model, "learns", True):
         return model, 0.0, {"step": 0}
     monitor = system.monitor(config, data)
     started = time.perf_counter()
@@ -93,10 +94,30 @@ def load_trained(system: System, config, data) -> Optional[keras.Model]:
     if previous is None or dataclasses.replace(previous, eval=config.eval) != config:
         return None
     model = system.build(config, data)
-    if model.learns:
+    if getattr(model, "learns", True):
         model.load_weights(os.path.join(config.work_dir, MODEL_FILE))
         system.monitor(config, data).restore(model)
     return model
+
+
+def load_run(work_dir: str) -> "LoadedRun":
+    """The finished run in `work_dir` — whatever system made it — with its data and kept
+    weights: how one system reads another's trained model (e.g. the LSGAN's designs climb a
+    DVBPR run's Φ and θ_u)."""
+    from tfgrad.core import registry
+
+    path = os.path.join(work_dir, CONFIG_FILE)
+    if not os.path.exists(path) or not os.path.exists(os.path.join(work_dir, MODEL_FILE)):
+        raise FileNotFoundError(f"{work_dir!r} holds no finished tfgrad run ({CONFIG_FILE} and "
+                                f"{MODEL_FILE} are written by python -m tfgrad.train)")
+    name, raw = read_config_file(path)
+    system = (registry.system(name) if name is not None
+              else registry.system_of_model(raw.get("model", {}).get("kind", "")))
+    config = read_run_config(system, work_dir)
+    data = system.prepare(config, (config.model.kind,),
+                          cache_dir=os.path.join(work_dir, "cache"))
+    return LoadedRun(system=system, config=config, data=data,
+                     model=load_trained(system, config, data))
 
 
 def trained_or_loaded(system: System, config, data) -> tuple[keras.Model, float]:
@@ -118,11 +139,12 @@ def evaluate_run(system: System, model: keras.Model, config, data,
 
 
 def log_evaluation(evaluation: Evaluation, writer, step: int) -> None:
-    """TensorBoard: the model row of every table (and its distance to the chance row), the
-    pictures; and one printed line per table."""
+    """TensorBoard: the model row of every table that has one (and its distance to the chance
+    row), the pictures; and one printed line per such table."""
     name = evaluation.model_row
+    tables = [table for table in evaluation.tables.values() if name in table.rows]
     with writer.as_default(step=step):
-        for table in evaluation.tables.values():
+        for table in tables:
             chance = table.rows.get(table.chance_row) if table.chance_row else None
             for column in table.columns:
                 value = table.rows[name].get(column, float("nan"))
@@ -133,7 +155,7 @@ def log_evaluation(evaluation: Evaluation, writer, step: int) -> None:
         for tag, png in evaluation.pictures.items():
             tf.summary.image(tag, tf.image.decode_png(png)[None], max_outputs=1)
     writer.flush()
-    for table in evaluation.tables.values():
+    for table in tables:
         print(f"evaluation at step {step} ({table.name}): " + "  ".join(
             f"{column} {table.rows[name].get(column, float('nan')):.4f}"
             for column in table.columns), flush=True)

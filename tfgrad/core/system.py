@@ -98,6 +98,29 @@ class RunResult:
         return self.evaluation.tables[self.evaluation.main]
 
 
+@dataclasses.dataclass(frozen=True)
+class Spaces:
+    """A trained model's spaces (`tfgrad.spaces`): its items, and its users if it has any."""
+
+    items: Any
+    users: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedRun:
+    """A finished run read back from its work dir: the system, the config it ran with, its
+    prepared data and the model with its kept weights."""
+
+    system: "System"
+    config: Any
+    data: Any
+    model: keras.Model
+
+    @property
+    def spaces(self) -> Spaces:
+        return self.system.spaces(self.model, self.config, self.data)
+
+
 class Monitor:
     """Called every `eval_every` steps during training (TensorBoard, model selection); decides
     which weights a run keeps. The default keeps the final weights."""
@@ -178,6 +201,11 @@ class System:
                 f"{result.train_seconds:.1f} s; {result.main_table.name}:")
 
     # Spaces and export.
+    def spaces(self, model: keras.Model, config, data) -> Spaces:
+        """The trained model's item space (and user space, for recommenders): what other
+        systems and every export read of it."""
+        raise NotImplementedError
+
     def export(self, model: keras.Model, config, data) -> str:
         """Exports the trained model's spaces; returns the ScaNN export's version path."""
         raise NotImplementedError

@@ -24,7 +24,7 @@ import tensorflow as tf
 from tfgrad import evaluation, metrics, plots
 from tfgrad.config import SystemConfig, TripleTrainConfig, check_choice, check_positive, option
 from tfgrad.core import run as core_run
-from tfgrad.core.system import Evaluation, ModelSpec, Monitor, System, Table
+from tfgrad.core.system import Evaluation, ModelSpec, Monitor, Spaces, System, Table
 from tfgrad.data import synthetic
 from tfgrad.data.catalogue import Catalogue
 from tfgrad.data.pipelines import cgir_training_dataset, triples_dataset
@@ -598,10 +598,13 @@ class CGIRSystem(System):
         return (f"{config.name}: trained {config.train.steps} steps in "
                 f"{result.train_seconds:.1f} s; metrics on held-out triples:")
 
+    def spaces(self, model: RetrievalModel, config: CGIRConfig, data: PreparedData) -> Spaces:
+        return Spaces(items=item_space(model, data.catalogue))
+
     def export(self, model: RetrievalModel, config: CGIRConfig, data: PreparedData) -> str:
         catalogue = data.catalogue
-        return export_walk(item_space(model, catalogue), config.export_dir, config.name,
-                           config.eval.step_size,
+        return export_walk(self.spaces(model, config, data).items, config.export_dir,
+                           config.name, config.eval.step_size,
                            {"model": type(model).__name__, "catalogue": catalogue.name,
                             "config": config.to_dict()})
 

@@ -22,10 +22,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgrad import metrics, plots
+from tfgrad import metrics, plots, trainer
 from tfgrad.config import PRECISIONS, SystemConfig, TripleTrainConfig, check_choice, option
 from tfgrad.core.run import EVALUATION_LOGS
-from tfgrad.core.system import Evaluation, ModelSpec, Monitor, System, Table
+from tfgrad.core.system import Evaluation, ModelSpec, Monitor, Spaces, System, Table
 from tfgrad.data.images import load_images, normalize_images
 from tfgrad.data.pipelines import bpr_triples_dataset
 from tfgrad.data.purchases import Purchases, load_hm_purchases, load_interaction_purchases
@@ -248,32 +248,19 @@ def read_visual_features(path: str, item_ids: np.ndarray, ids_path: Optional[str
 def train_product_type_features(config: DVBPRConfig, purchases: Purchases,
                                 images: np.ndarray) -> np.ndarray:
     """Trains `ProductTypeCNN` on the items' product-type labels; returns its [M, F] features."""
-    from tfgrad.models.product_type_cnn import ProductTypeCNN
-
     labelled = np.flatnonzero(purchases.labels >= 0)
     if not len(labelled) or len(purchases.label_names) < 2:
         raise ValueError(f"{purchases.name!r} has no product-type labels to train a feature CNN "
                          f"on; give --visual_features_path")
     model_config = config.model
-    keras.utils.set_random_seed(config.train.seed)
-    model = ProductTypeCNN(len(purchases.label_names), model_config.feature_dim,
-                           model_config.image_size, model_config.cnn_width,
-                           model_config.dropout_rate, seed=config.train.seed)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(config.train.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    batch_size = min(config.train.triple_batch_size, len(labelled))
-    dataset = (tf.data.Dataset.from_tensor_slices((images[labelled],
-                                                   purchases.labels[labelled]))
-               .shuffle(len(labelled), seed=config.train.seed).repeat()
-               .batch(batch_size, drop_remainder=True)
-               .map(lambda image, label: (normalize_images(image), label))
-               .prefetch(tf.data.AUTOTUNE))
-    history = model.fit(dataset, epochs=1, steps_per_epoch=model_config.feature_steps,
-                        verbose=0)
+    model, accuracy = trainer.train_image_classifier(
+        images[labelled], purchases.labels[labelled], len(purchases.label_names),
+        feature_dim=model_config.feature_dim, image_size=model_config.image_size,
+        cnn_width=model_config.cnn_width, dropout_rate=model_config.dropout_rate,
+        learning_rate=config.train.learning_rate, batch_size=config.train.triple_batch_size,
+        steps=model_config.feature_steps, seed=config.train.seed)
     print(f"product-type CNN: {len(purchases.label_names)} types, {len(labelled)} photos, "
-          f"training accuracy {history.history['accuracy'][-1]:.3f}", flush=True)
+          f"training accuracy {accuracy:.3f}", flush=True)
     return model.features(normalized_batches(images)).numpy()
 
 
@@ -570,9 +557,14 @@ class DVBPRSystem(System):
                 f"{result.train_seconds:.1f} s; selected step {result.selected['step']} "
                 f"(best validation AUC); test AUC:")
 
+    def spaces(self, model: Recommender, config: DVBPRConfig, data: PreparedPurchases
+               ) -> Spaces:
+        return Spaces(items=item_space(model, data), users=user_space(model, data))
+
     def export(self, model: Recommender, config: DVBPRConfig, data: PreparedPurchases) -> str:
         purchases = data.purchases
-        return export_recommend(user_space(model, data), item_space(model, data),
+        spaces = self.spaces(model, config, data)
+        return export_recommend(spaces.users, spaces.items,
                                 config.export_dir, config.name,
                                 {"model": type(model).__name__, "catalogue": purchases.name,
                                  "config": config.to_dict()})
