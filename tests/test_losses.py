@@ -252,3 +252,40 @@ def test_label_space_and_invariance_losses_hand_values():
     first = tf.constant([[1.0, 2.0], [0.0, 0.0]])
     second = tf.constant([[1.0, 0.0], [3.0, 4.0]])
     np.testing.assert_allclose(losses.invariance_loss(first, second).numpy(), [4.0, 25.0])
+
+
+def test_lsgan_discriminator_loss_hand_values():
+    # (D(x) − 1)² + D(G(z))²: a perfect D (1 on real, 0 on fake) costs 0; one that scores
+    # everything 0.5 costs 0.25 + 0.25; a fooled one (0 on real, 1 on fake) costs 1 + 1.
+    real = tf.constant([1.0, 0.5, 0.0, 3.0])
+    fake = tf.constant([0.0, 0.5, 1.0, -2.0])
+    result = losses.lsgan_discriminator_loss(real, fake).numpy()
+    np.testing.assert_allclose(result, [0.0, 0.5, 2.0, 8.0], rtol=1e-6)
+    assert result.shape == (4,)
+
+
+def test_lsgan_generator_loss_hand_values():
+    # (D(G(z)) − 1)²: 0 when D takes the fake for real, 1 when D scores it 0.
+    result = losses.lsgan_generator_loss(tf.constant([1.0, 0.0, 0.5, -1.0])).numpy()
+    np.testing.assert_allclose(result, [0.0, 1.0, 0.25, 4.0], rtol=1e-6)
+
+
+def test_lsgan_losses_match_numpy_and_their_gradients(rng):
+    real = rng.normal(size=6).astype(np.float32)
+    fake = rng.normal(size=6).astype(np.float32)
+    np.testing.assert_allclose(losses.lsgan_discriminator_loss(real, fake).numpy(),
+                               (real - 1.0) ** 2 + fake ** 2, rtol=1e-6)
+    np.testing.assert_allclose(losses.lsgan_generator_loss(fake).numpy(), (fake - 1.0) ** 2,
+                               rtol=1e-6)
+    # d/ds of the least-squares terms: 2(s − 1) on real scores, 2s on fake ones (D's step), and
+    # 2(s − 1) on fake ones for G's step: finite and linear in the score, unlike a sigmoid's.
+    real_t, fake_t = tf.constant(real), tf.constant(fake)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([real_t, fake_t])
+        d_loss = tf.reduce_sum(losses.lsgan_discriminator_loss(real_t, fake_t))
+        g_loss = tf.reduce_sum(losses.lsgan_generator_loss(fake_t))
+    d_real, d_fake = tape.gradient(d_loss, [real_t, fake_t])
+    np.testing.assert_allclose(d_real.numpy(), 2 * (real - 1.0), rtol=1e-5)
+    np.testing.assert_allclose(d_fake.numpy(), 2 * fake, rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(g_loss, fake_t).numpy(), 2 * (fake - 1.0),
+                               rtol=1e-5)

@@ -255,3 +255,46 @@ def invariance_loss(first, second):
     """DSCMR's cross-modal invariance ‖u - v‖²: the two modalities' vectors of the same item
     should coincide in the common space. [B, D], [B, D] -> [B]."""
     return tf.reduce_sum(tf.square(first - second), axis=-1)
+
+
+def lsgan_discriminator_loss(real_scores, fake_scores):
+    """The conditional LSGAN's discriminator loss (DVBPR.md, "Design: conditional LSGAN").
+
+    With L_real(x, c) = (D(x, c) − 1)² and L_fake(x, c) = D(x, c)², D minimises
+    E[L_real(x, c)] + E[L_fake(G(z, c), c)]; example b pairs the b-th real photo with the b-th
+    generated one:
+
+        loss_b = (D(x_b, c_b) − 1)² + D(G(z_b, c_b), c_b)²
+
+    The scores are D's linear outputs (no sigmoid): least squares pull real scores to 1 and
+    fake ones to 0. (The authors' code halves this sum; DVBPR.md does not, nor do we.)
+
+    Args:
+      real_scores: float tensor [B], D(x, c) of real photos.
+      fake_scores: float tensor [B], D(G(z, c), c) of generated images.
+
+    Returns:
+      Float tensor [B], the per-example loss.
+    """
+    real_scores = tf.convert_to_tensor(real_scores)
+    fake_scores = tf.cast(fake_scores, real_scores.dtype)
+    return tf.square(real_scores - 1.0) + tf.square(fake_scores)
+
+
+def lsgan_generator_loss(fake_scores):
+    """The conditional LSGAN's generator loss: G minimises E[L_real(G(z, c), c)] (DVBPR.md),
+    i.e. it wants D to score its images as real:
+
+        loss_b = (D(G(z_b, c_b), c_b) − 1)²
+
+    Args:
+      fake_scores: float tensor [B], D(G(z, c), c) of generated images.
+
+    Returns:
+      Float tensor [B], the per-example loss.
+    """
+    fake_scores = tf.convert_to_tensor(fake_scores)
+    return tf.square(fake_scores - 1.0)
+
+
+__all__ += ["lsgan_discriminator_loss", "lsgan_generator_loss"]

@@ -24,6 +24,7 @@ from tfgrad.models.dscmr import DSCMR
 from tfgrad.models.dvbpr import DVBPR
 from tfgrad.models.fm import FM
 from tfgrad.models.interaction_vae import InteractionVAE
+from tfgrad.models.lsgan import ConditionalDiscriminator, ConditionalGenerator, ConditionalLSGAN
 from tfgrad.models.product_type_cnn import ProductTypeCNN
 from tfgrad.models.rankers import PopRank, RandomRanker, VisRank, _FixedVectors
 from tfgrad.models.sparse_attributes import SparseAttributeEncoder
@@ -119,6 +120,10 @@ def composer_outputs(layer, data):
     return layer(*data.vectors)
 
 
+GAN_NOISE = np.random.default_rng(0).uniform(-1, 1, size=(2, 4)).astype(np.float32)
+GAN_CATEGORIES = np.array([0, 2], np.int32)
+GAN_IMAGES = np.random.default_rng(1).uniform(-1, 1, size=(2, 16, 16, 3)).astype(np.float32)
+
 # ---------------------------------------------------------------- one case per class
 
 # name: (make(data), outputs(model, data), input_shape for build (None: build()))
@@ -170,6 +175,18 @@ CASES = {
                      recommender_outputs, None),
     "PopRank": (lambda d: PopRank(4, d.train_counts), recommender_outputs, None),
     "VisRank": (lambda d: VisRank(d.features, d.train_items), recommender_outputs, None),
+    "ConditionalGenerator": (lambda d: ConditionalGenerator(3, noise_dim=4, image_size=16,
+                                                            width=0.0625, seed=1),
+                             lambda model, d: model(GAN_NOISE, GAN_CATEGORIES), None),
+    "ConditionalDiscriminator": (lambda d: ConditionalDiscriminator(3, image_size=16,
+                                                                    width=0.0625, seed=2),
+                                 lambda model, d: model(GAN_IMAGES, GAN_CATEGORIES), None),
+    "ConditionalLSGAN": (lambda d: ConditionalLSGAN(3, noise_dim=4, image_size=16, width=0.0625,
+                                                    seed=3),
+                         lambda model, d: {"images": model.generate(GAN_NOISE, GAN_CATEGORIES),
+                                           "scores": model.discriminator(GAN_IMAGES,
+                                                                         GAN_CATEGORIES)},
+                         None),
 }
 
 
