@@ -117,3 +117,10 @@ def test_softmax_sample_draws_distinct_items_and_follows_the_values():
                       for seed in range(300)])
     shares = np.bincount(draws, minlength=3) / 300
     np.testing.assert_allclose(shares, np.exp([0, 1, 2]) / np.exp([0, 1, 2]).sum(), atol=0.07)
+
+
+def test_best_and_drawn_puts_the_best_first_and_never_repeats():
+    values = tf.constant([0.1, 5.0, 0.2, 0.3, 4.0])
+    for seed in range(5):
+        chosen = preference.best_and_drawn(values, 3, seed).numpy()
+        assert chosen[0] == 1 and len(set(chosen.tolist())) == 3

@@ -1,4 +1,5 @@
-"""Pictures of walks: relevance curves along γ, as PNG bytes (for files and TensorBoard)."""
+"""Pictures: walks' relevance curves, recommendation grids and rows of images, as PNG bytes (for
+files and TensorBoard)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,39 @@ def recommendation_grid_png(images: np.ndarray, purchased: Sequence[np.ndarray],
             if row % 2 == 0 and user < len(titles):
                 label = f"{titles[user]}\n{label}"
             axes[row][0].set_ylabel(label, fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def image_rows_png(rows: Sequence[np.ndarray], row_titles: Sequence[str] = (),
+                   captions: Sequence[Sequence[str]] = ()) -> bytes:
+    """One row of images per entry (generated samples per category, a user's bought /
+    retrieved / designed items, a tailoring strip), an optional caption under each image.
+
+    Args:
+      rows: per row, [k, S, S, 3] uint8 images (rows may differ in k).
+      row_titles: per row, a label on its left.
+      captions: per row, per image, a line under it (e.g. a preference score).
+    """
+    columns = max((len(images) for images in rows), default=1)
+    figure, axes = plt.subplots(len(rows), columns, squeeze=False,
+                                figsize=(1.1 * columns + 0.6, 1.35 * len(rows)))
+    for row, images in enumerate(rows):
+        for column, axis in enumerate(axes[row]):
+            axis.set_xticks([])
+            axis.set_yticks([])
+            for spine in axis.spines.values():
+                spine.set_visible(False)
+            if column >= len(images):
+                continue
+            axis.imshow(images[column])
+            if row < len(captions) and column < len(captions[row]):
+                axis.set_xlabel(captions[row][column], fontsize=6)
+        if row < len(row_titles):
+            axes[row][0].set_ylabel(row_titles[row], fontsize=7)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)

@@ -182,3 +182,13 @@ def softmax_sample(values: tf.Tensor, count, seed, temperature=1.0) -> tf.Tensor
     gumbel = -tf.math.log(-tf.math.log(uniform))
     keys = tf.cast(values, tf.float32) / tf.cast(temperature, tf.float32) + gumbel
     return tf.math.top_k(keys, k=count).indices
+
+
+def best_and_drawn(values: tf.Tensor, count, seed) -> tf.Tensor:
+    """[count] positions of `values` [m]: the best, then count − 1 softmax draws among the
+    rest (DVBPR.md: several designs are sampled by a softmax of their objectives)."""
+    best = tf.argmax(values, output_type=tf.int32)
+    rest = tf.tensor_scatter_nd_update(tf.cast(values, tf.float32), best[None, None],
+                                       tf.constant([-float("inf")]))
+    return tf.concat([best[None], tf.cast(softmax_sample(rest, count - 1, seed), tf.int32)],
+                     axis=0)

@@ -4,9 +4,10 @@ names; a new system is one line in `SYSTEMS`."""
 from __future__ import annotations
 
 from tfgrad.core.system import System
-from tfgrad.systems import cgir, dvbpr
+from tfgrad.systems import cgir, dvbpr, lsgan
 
-SYSTEMS: dict[str, System] = {system.name: system for system in (cgir.SYSTEM, dvbpr.SYSTEM)}
+SYSTEMS: dict[str, System] = {system.name: system
+                              for system in (cgir.SYSTEM, dvbpr.SYSTEM, lsgan.SYSTEM)}
 
 
 def system(name: str) -> System:

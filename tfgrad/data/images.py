@@ -71,7 +71,12 @@ def find_images(directory: str) -> ImageFolder:
 
 def decode_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
     """A JPEG/PNG file -> [S, S, 3] uint8, resized with padding so garments keep their shape."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return decode_photo_bytes(tf.io.read_file(path), image_size)
+
+
+def decode_photo_bytes(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """JPEG/PNG bytes -> [S, S, 3] uint8, resized with white padding (see `decode_image`)."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     # Padding is white, the background of catalogue photos: pad the negative, then invert.
     negative = 255.0 - tf.cast(image, tf.float32)
     image = 255.0 - tf.image.resize_with_pad(negative, image_size, image_size, antialias=True)

@@ -36,3 +36,25 @@ def walk_response(response) -> dict:
         if alias in outputs:
             outputs[alias] = np.char.decode(outputs[alias].astype(bytes))
     return outputs
+
+
+def predict_request(model_name: str, signature_name: str, inputs: dict,
+                    version: Optional[int] = None) -> predict_pb2.PredictRequest:
+    """A PredictRequest of any signature: inputs {alias: (value, tf dtype)}."""
+    import tensorflow as tf
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature_name
+    if version is not None:
+        request.model_spec.version.value = version
+    for alias, (value, dtype) in inputs.items():
+        request.inputs[alias].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
+    return request
+
+
+def response_arrays(response) -> dict:
+    """PredictResponse -> {alias: np.ndarray} (strings stay bytes: they may be images)."""
+    import tensorflow as tf
+
+    return {alias: tf.make_ndarray(proto) for alias, proto in response.outputs.items()}
