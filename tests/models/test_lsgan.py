@@ -99,3 +99,55 @@ def test_fit_trains_under_each_strategy(strategy):
     history = model.fit(batches, epochs=1, steps_per_epoch=2, verbose=0)
     for name in ("d_loss", "g_loss", "d_real", "d_fake"):
         assert np.isfinite(history.history[name]).all(), name
+
+
+def test_each_step_leaves_the_other_network_unchanged():
+    model, batch = _gan(), _batch()
+    noise = tf.constant(np.random.default_rng(3).uniform(-1, 1, size=(4, NOISE)), tf.float32)
+    generator = [w.numpy() for w in model.generator.trainable_weights]
+    model.discriminator_step(batch["image"], batch["category"], noise)
+    for kept, weight in zip(generator, model.generator.trainable_weights):
+        np.testing.assert_array_equal(weight.numpy(), kept, err_msg=weight.path)
+    discriminator = [w.numpy() for w in model.discriminator.trainable_weights]
+    model.generator_step(batch["category"], noise)
+    for kept, weight in zip(discriminator, model.discriminator.trainable_weights):
+        np.testing.assert_array_equal(weight.numpy(), kept, err_msg=weight.path)
+
+
+def test_fits_trackers_hold_the_hand_computed_means_of_one_step():
+    """fit's logs after one single-device step: the batch means, computed by hand on a twin
+    with the same weights and the same two noise draws train_step takes."""
+    model, twin, batch = _gan(), _gan(), _batch()
+    twin.set_weights(model.get_weights())
+    # The twin's seed generator starts where the model's does.
+    d_noise, g_noise = twin.sample_noise(4), twin.sample_noise(4)
+    images, categories = tf.constant(batch["image"]), tf.constant(batch["category"])
+    real = twin.discriminator(images, categories, training=True).numpy()
+    fake = twin.discriminator(twin.generator(d_noise, categories, training=True), categories,
+                              training=True).numpy()
+    twin.discriminator_step(images, categories, d_noise)  # G's loss is taken after D's step
+    fake_after = twin.discriminator(twin.generator(g_noise, categories, training=True),
+                                    categories, training=True).numpy()
+    expected = {"d_loss": np.mean((real - 1) ** 2 + fake ** 2), "d_real": np.mean(real),
+                "d_fake": np.mean(fake), "g_loss": np.mean((fake_after - 1) ** 2)}
+
+    history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0).history
+    assert set(history) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(history[name][0], value, rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
+
+
+def test_noise_is_uniform_fresh_each_draw_and_distinct_per_replica():
+    model = _gan()
+    first, second = model.sample_noise(512).numpy(), model.sample_noise(512).numpy()
+    assert first.shape == (512, NOISE)
+    assert first.min() >= -1 and first.max() < 1 and abs(first.mean()) < 0.05
+    assert not np.allclose(first, second)
+    # The SeedGenerator's state is shared by the replicas; the replica id must tell them apart.
+    strategy = get_strategy("mirrored")
+    with strategy.scope():
+        mirrored = _gan()
+    draws = strategy.experimental_local_results(
+        strategy.run(tf.function(lambda: mirrored.sample_noise(2))))
+    assert len(draws) == 2 and not np.allclose(draws[0].numpy(), draws[1].numpy())

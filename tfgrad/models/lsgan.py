@@ -137,10 +137,10 @@ class ConditionalGenerator(keras.Model):
         features = self.projection(tf.concat([noise, one_hot], axis=-1))
         features = tf.reshape(features, [-1, 4, 4, self.projected_channels])
         features = leaky_relu(self.projection_norm(features, training=training),
-                                    LEAKY_RELU_SLOPE)
+                              LEAKY_RELU_SLOPE)
         for convolution, norm in self.hidden_stages:
             features = leaky_relu(norm(convolution(features), training=training),
-                                        LEAKY_RELU_SLOPE)
+                                  LEAKY_RELU_SLOPE)
         return tf.tanh(self.output_layer(tf.cast(features, tf.float32)))
 
     def get_config(self):
