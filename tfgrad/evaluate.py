@@ -56,20 +56,12 @@ def _write_output(content: dict) -> None:
 def _evaluate_work_dir() -> None:
     """The kept weights of a finished run, re-evaluated (with any --index or
     --max_eval_queries given) beside the reference rows."""
-    from tfgrad.config import read_config_file
     from tfgrad.core import registry, run
     from tfgrad.core.compare import format_comparison, mean_and_std
     from tfgrad.core.system import Table
     from tfgrad.flags import check_flags_apply, replace_given
 
-    config_path = os.path.join(FLAGS.work_dir, run.CONFIG_FILE)
-    for path in (config_path, os.path.join(FLAGS.work_dir, run.MODEL_FILE)):
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path!r} is missing: is {FLAGS.work_dir!r} the work dir "
-                                    f"of a finished tfgrad.train run?")
-    name, raw = read_config_file(config_path)
-    system = (registry.system(name) if name is not None
-              else registry.system_of_model(raw.get("model", {}).get("kind", "")))
+    system = registry.system_of_work_dir(FLAGS.work_dir)
     config = run.read_run_config(system, FLAGS.work_dir)
     check_flags_apply(FLAGS, system.config_class, system.name)
     config = replace_given(config, FLAGS, ("eval",))

@@ -103,7 +103,7 @@ def designed(tmp_path_factory):
                                      design_steps=5, inversion_steps=5, design_users=2,
                                      design_seeds=1)})
     result = run.run(lsgan.SYSTEM, config)
-    shop = run.load_run(shop_config.work_dir)
+    shop = run.load_run(dvbpr.SYSTEM, shop_config.work_dir)
     return config, result, shop.spaces.users.user_ids
 
 

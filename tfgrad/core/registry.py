@@ -3,6 +3,10 @@ names; a new system is one line in `SYSTEMS`."""
 
 from __future__ import annotations
 
+import os
+
+from tfgrad.config import read_config_file
+from tfgrad.core.run import CONFIG_FILE, check_finished
 from tfgrad.core.system import System
 from tfgrad.systems import cgir, dvbpr, lsgan
 
@@ -28,6 +32,16 @@ def system_of_model(model: str) -> System:
         if model in entry.models:
             return entry
     raise ValueError(f"unknown model {model!r}; known: {', '.join(model_names())}")
+
+
+def system_of_work_dir(work_dir: str) -> System:
+    """The system whose finished run `work_dir` holds (named in its config.json; inferred
+    from the model for files written before systems were named)."""
+    check_finished(work_dir)
+    name, raw = read_config_file(os.path.join(work_dir, CONFIG_FILE))
+    if name is not None:
+        return system(name)
+    return system_of_model(raw.get("model", {}).get("kind", ""))
 
 
 def config_classes() -> dict[str, type]:

@@ -100,19 +100,20 @@ def load_trained(system: System, config, data) -> Optional[keras.Model]:
     return model
 
 
-def load_run(work_dir: str) -> "LoadedRun":
-    """The finished run in `work_dir` — whatever system made it — with its data and kept
-    weights: how one system reads another's trained model (e.g. the LSGAN's designs climb a
-    DVBPR run's Φ and θ_u)."""
-    from tfgrad.core import registry
+def check_finished(work_dir: str) -> None:
+    """Refuses a work dir that holds no finished run, naming what is missing."""
+    for name in (CONFIG_FILE, MODEL_FILE):
+        path = os.path.join(work_dir, name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path!r} is missing: is {work_dir!r} the work dir of a "
+                                    f"finished tfgrad.train run?")
 
-    path = os.path.join(work_dir, CONFIG_FILE)
-    if not os.path.exists(path) or not os.path.exists(os.path.join(work_dir, MODEL_FILE)):
-        raise FileNotFoundError(f"{work_dir!r} holds no finished tfgrad run ({CONFIG_FILE} and "
-                                f"{MODEL_FILE} are written by python -m tfgrad.train)")
-    name, raw = read_config_file(path)
-    system = (registry.system(name) if name is not None
-              else registry.system_of_model(raw.get("model", {}).get("kind", "")))
+
+def load_run(system: System, work_dir: str) -> LoadedRun:
+    """The finished `system` run in `work_dir` with its data and kept weights: how one system
+    reads another's trained model (e.g. the LSGAN's designs climb a DVBPR run's Φ and θ_u).
+    A work dir of another system is refused (see `read_run_config`)."""
+    check_finished(work_dir)
     config = read_run_config(system, work_dir)
     data = system.prepare(config, (config.model.kind,),
                           cache_dir=os.path.join(work_dir, "cache"))

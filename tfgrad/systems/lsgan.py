@@ -292,8 +292,9 @@ def load_shop_preference(work_dir: str, photos: CategorisedPhotos) -> ShopPrefer
     """The Φ, Θ and item vectors of the DVBPR run in `work_dir`, its items matched to G's
     photos by id."""
     from tfgrad.models.dvbpr import DVBPR
+    from tfgrad.systems import dvbpr
 
-    loaded = run.load_run(work_dir)
+    loaded = run.load_run(dvbpr.SYSTEM, work_dir)
     if not isinstance(loaded.model, DVBPR):
         raise ValueError(f"--preference_run / --judge_run {work_dir!r} must be a DVBPR run; it "
                          f"holds a {type(loaded.model).__name__}")
