@@ -1,4 +1,4 @@
-"""Building walk requests for the TF Serving API and reading their answers (any TF Serving
+"""Building requests for the TF Serving API and reading their answers (any TF Serving
 client does the same; this is what `tfgrad.client`, the tests and the benchmarks use)."""
 
 from __future__ import annotations
@@ -15,23 +15,14 @@ def walk_request(model_name: str, items: Sequence[str], attributes: Sequence[str
     """A PredictRequest for B walks; attributes/directions may be comma-joined per walk."""
     import tensorflow as tf
 
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
-    request.model_spec.signature_name = signature_name
-    if version is not None:
-        request.model_spec.version.value = version
-    request.inputs["item"].CopyFrom(tf.make_tensor_proto(list(items), dtype=tf.string))
-    request.inputs["attribute"].CopyFrom(tf.make_tensor_proto(list(attributes), dtype=tf.string))
-    request.inputs["direction"].CopyFrom(tf.make_tensor_proto(list(directions), dtype=tf.string))
-    request.inputs["steps"].CopyFrom(tf.make_tensor_proto(steps, dtype=tf.int32))
-    return request
+    return predict_request(model_name, signature_name, {
+        "item": (list(items), tf.string), "attribute": (list(attributes), tf.string),
+        "direction": (list(directions), tf.string), "steps": (steps, tf.int32)}, version)
 
 
 def walk_response(response) -> dict:
     """PredictResponse -> {"item_ids", "item_names" (str arrays), "scores", "strengths"}."""
-    import tensorflow as tf
-
-    outputs = {alias: tf.make_ndarray(proto) for alias, proto in response.outputs.items()}
+    outputs = response_arrays(response)
     for alias in ("item_ids", "item_names"):
         if alias in outputs:
             outputs[alias] = np.char.decode(outputs[alias].astype(bytes))
