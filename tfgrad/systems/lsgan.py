@@ -210,6 +210,11 @@ class GANData:
               f"training accuracy {accuracy:.3f}", flush=True)
         return model
 
+    @functools.cached_property
+    def real_features(self) -> np.ndarray:
+        """[M, F] the judge's features of every real photo: what every FID compares with."""
+        return judged(self.judge, self.images)[1]
+
 
 def load_photos(config: LSGANConfig) -> CategorisedPhotos:
     data = config.data
@@ -372,7 +377,6 @@ def design_table(model, data: GANData, config: LSGANConfig, shop: ShopPreference
                             normalize_images(images)).numpy())
                     entry["diversity"].append(metrics.ssim_diversity(images / 255.0))
                     entry["phi"].setdefault((trial, category), []).append(phi)
-    _, real_features = judged(data.judge, data.images)
     table_rows = {}
     for row, entry in collected.items():
         images = np.concatenate(entry["images"])
@@ -385,7 +389,7 @@ def design_table(model, data: GANData, config: LSGANConfig, shop: ShopPreference
             "judge_preference": float(np.mean(entry["judge"])) if entry["judge"]
             else float("nan"),
             "is": metrics.inception_score(probabilities),
-            "fid": metrics.frechet_distance(features, real_features),
+            "fid": metrics.frechet_distance(features, data.real_features),
             "diversity": float(np.mean(entry["diversity"])),
             "user_distance": float(np.mean(distances)) if distances else float("nan")}
     picture = designs_png(collected, data, shop, users[:3], len(categories))
@@ -501,8 +505,6 @@ class LSGANSystem(System):
     def evaluate(self, model, config: LSGANConfig, data: GANData, index: Optional[str] = None,
                  pictures: bool = True) -> Evaluation:
         """IS and FID of G's samples (against all real photos' features), and the sample grid."""
-        judge = data.judge
-        _, real_features = judged(judge, data.images)
         samples = generated_images(model, data, config.eval.quality_samples,
                                    config.train.seed + 3)
         name = self.display_name(config.model.kind)
@@ -514,8 +516,8 @@ class LSGANSystem(System):
             designs, picture = design_table(model, data, config, data.shop, data.judge_shop)
             if pictures:
                 files[DESIGNS_PNG] = drawn["designs"] = picture
-        return self._quality({name: quality_row(judge, samples, real_features)}, name, files,
-                             drawn, data, designs)
+        return self._quality({name: quality_row(data.judge, samples, data.real_features)},
+                             name, files, drawn, data, designs)
 
     def reference(self, config: LSGANConfig, data: GANData, index: Optional[str] = None
                   ) -> Evaluation:
@@ -525,12 +527,11 @@ class LSGANSystem(System):
         rng = np.random.default_rng(config.train.seed + 5)
         order = rng.permutation(len(data.images))
         half = len(order) // 2
-        _, first_features = judged(judge, data.images[order[:half]])
-        _, real_features = judged(judge, data.images)
+        first_features = data.real_features[order[:half]]
         noise = rng.integers(0, 256, size=(config.eval.quality_samples,) + data.images.shape[1:],
                              dtype=np.uint8)
         rows = {"real photos": quality_row(judge, data.images[order[half:]], first_features),
-                "noise": quality_row(judge, noise, real_features)}
+                "noise": quality_row(judge, noise, data.real_features)}
         return self._quality(rows, "real photos", {}, {}, data)
 
     def summary(self, config: LSGANConfig, result) -> str:
