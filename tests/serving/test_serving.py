@@ -311,8 +311,9 @@ def test_serve_names_a_missing_base_path(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def _recommender_export(base):
-    """A recommender export of 3 users and 12 items under `base`; returns (users, items)."""
+@pytest.fixture(scope="module")
+def served_recommender(tmp_path_factory):
+    """A recommender export of 3 users and 12 items, served over gRPC and REST."""
     from tfgrad.export.recommend import RecommenderServingModule
     from tfgrad.spaces import ItemSpace, UserSpace
 
@@ -321,68 +322,55 @@ def _recommender_export(base):
                       [np.array([0]), np.array([1, 2]), np.array([3])])
     items = ItemSpace(np.array([f"a{k}" for k in range(12)]),
                       np.array([f"art {k}" for k in range(12)]), rng.normal(size=(12, 4)))
+    base = str(tmp_path_factory.mktemp("serving") / "dvbpr")
     save_versioned(RecommenderServingModule(users, items), base, {})
-    return users, items
-
-
-def test_a_recommender_export_is_served_with_tf_serving_status_codes(tmp_path):
-    base = str(tmp_path / "dvbpr")
-    users, items = _recommender_export(base)
     manager = ModelManager("dvbpr", base, poll_seconds=0)
     manager.start()
     server = ModelServer(manager, "127.0.0.1", 0, _free_port(), max_batch_size=64).start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            predict = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            request = predict_pb2.PredictRequest()
-            request.model_spec.name = "dvbpr"
-            request.model_spec.signature_name = "recommend"
-            request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(np.array([b"bob"])))
-            request.inputs["k"].CopyFrom(tf.make_tensor_proto(np.int32(3)))
-            response = predict.Predict(request, timeout=30)
-            got = tf.make_ndarray(response.outputs["item_ids"])[0]
-            scores = items.item_vectors @ users.user_vectors[1]
-            scores[[1, 2]] = -np.inf
-            assert [x.decode() for x in got] == [f"a{k}" for k in np.argsort(-scores)[:3]]
-
-            request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(np.array([b"nobody"])))
-            with pytest.raises(grpc.RpcError) as error:
-                predict.Predict(request, timeout=30)
-            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert "unknown user id(s)" in error.value.details()
-            assert "Traceback" not in error.value.details()
-    finally:
-        server.stop(1)
-        manager.stop()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    yield {"users": users, "items": items, "server": server,
+           "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel)}
+    channel.close()
+    server.stop(1)
+    manager.stop()
 
 
-def test_score_errors_name_the_unknown_ids_over_grpc_and_rest(tmp_path):
+def test_a_recommender_export_is_served_with_tf_serving_status_codes(served_recommender):
+    users, items = served_recommender["users"], served_recommender["items"]
+    predict = served_recommender["predict"]
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "dvbpr"
+    request.model_spec.signature_name = "recommend"
+    request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(np.array([b"bob"])))
+    request.inputs["k"].CopyFrom(tf.make_tensor_proto(np.int32(3)))
+    response = predict.Predict(request, timeout=30)
+    got = tf.make_ndarray(response.outputs["item_ids"])[0]
+    scores = items.item_vectors @ users.user_vectors[1]
+    scores[[1, 2]] = -np.inf
+    assert [x.decode() for x in got] == [f"a{k}" for k in np.argsort(-scores)[:3]]
+
+    request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(np.array([b"nobody"])))
+    with pytest.raises(grpc.RpcError) as error:
+        predict.Predict(request, timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "unknown user id(s)" in error.value.details()
+    assert "Traceback" not in error.value.details()
+
+def test_score_errors_name_the_unknown_ids_over_grpc_and_rest(served_recommender):
     # The score signature's assertion fails as "Graph execution error: … Detected at node …";
     # the answer must still be the assertion's own message.
-    base = str(tmp_path / "dvbpr")
-    _recommender_export(base)
-    manager = ModelManager("dvbpr", base, poll_seconds=0)
-    manager.start()
-    server = ModelServer(manager, "127.0.0.1", 0, _free_port(), max_batch_size=64).start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            predict = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            request = predict_pb2.PredictRequest()
-            request.model_spec.name = "dvbpr"
-            request.model_spec.signature_name = "score"
-            request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(np.array([b"bob"])))
-            request.inputs["item_id"].CopyFrom(tf.make_tensor_proto(
-                np.array([[b"a1", b"nosuch"]])))
-            with pytest.raises(grpc.RpcError) as error:
-                predict.Predict(request, timeout=30)
-            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert error.value.details() == "unknown item id(s): nosuch"
-        status, answer = _rest({"server": server}, "/v1/models/dvbpr:predict", {
-            "signature_name": "score", "inputs": {"user_id": ["bob"], "item_id": [["nosuch"]]}})
-        assert status == 400 and answer["error"] == "unknown item id(s): nosuch"
-        status, answer = _rest({"server": server}, "/v1/models/dvbpr:predict", {
-            "signature_name": "score", "inputs": {"user_id": ["nobody"], "item_id": [["a1"]]}})
-        assert status == 400 and answer["error"] == "unknown user id(s): nobody"
-    finally:
-        server.stop(1)
-        manager.stop()
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "dvbpr"
+    request.model_spec.signature_name = "score"
+    request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(np.array([b"bob"])))
+    request.inputs["item_id"].CopyFrom(tf.make_tensor_proto(np.array([[b"a1", b"nosuch"]])))
+    with pytest.raises(grpc.RpcError) as error:
+        served_recommender["predict"].Predict(request, timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == "unknown item id(s): nosuch"
+    status, answer = _rest(served_recommender, "/v1/models/dvbpr:predict", {
+        "signature_name": "score", "inputs": {"user_id": ["bob"], "item_id": [["nosuch"]]}})
+    assert status == 400 and answer["error"] == "unknown item id(s): nosuch"
+    status, answer = _rest(served_recommender, "/v1/models/dvbpr:predict", {
+        "signature_name": "score", "inputs": {"user_id": ["nobody"], "item_id": [["a1"]]}})
+    assert status == 400 and answer["error"] == "unknown user id(s): nobody"
