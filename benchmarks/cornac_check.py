@@ -6,9 +6,9 @@
 
 One run trains all four models on the same split (`dvbpr.prepare_purchases`: one
 validation and one test item per user, the rest train), the VBPRs on the same product-type CNN
-features (read from `--cache_dir`, where `tfgrad.evaluate` keeps them as
-`features_seed<k>_...npy`; trained there, a few minutes, if absent). Every model's scores go
-into an [N, M] matrix in tfgrad's item order and through the same code,
+features (from the CNN in `--cache_dir`, where `tfgrad.evaluate` keeps it as
+`product_type_cnn_seed<k>_...weights.h5`; trained there, a few minutes, if absent). Every
+model's scores go into an [N, M] matrix in tfgrad's item order and through the same code,
 `dvbpr.auc_table`: test AUC of all users and of the users whose test item is cold
 (< 5 training purchases), against every item they never bought and against 100 sampled ones,
 plus the validation AUC. "train s" is the wall time of training (tfgrad's includes its

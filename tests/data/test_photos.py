@@ -131,6 +131,36 @@ def test_bpr_triples_never_sample_a_bought_item():
     assert drawn == {0: {8, 9}, 1: set(range(1, 9))}
 
 
+def test_bpr_triples_flip_photos_mirrors_about_half_and_repeats_per_seed():
+    # Item i's photo is a left-right ramp offset by i, so a mirrored photo is told apart.
+    ramp = np.arange(4, dtype=np.uint8)[None, None, :, None] * 10
+    images = (np.arange(6, dtype=np.uint8)[:, None, None, None] * 50 + ramp
+              ) * np.ones((1, 4, 4, 3), np.uint8)
+    train = np.array([[0, 0], [0, 1], [1, 2], [1, 3]])
+
+    def batches(flip):
+        return list(bpr_triples_dataset(train, 6, 4, seed=3, images=images,
+                                        flip_photos=flip).take(25))
+
+    mirrored = []
+    for batch in batches(True):
+        for side in ("positive", "negative"):
+            photos = batch[f"{side}_image"].numpy()
+            straight = images[batch[side].numpy()].astype(np.float32) / 127.5 - 1
+            flips = (np.all(np.isclose(photos, straight[:, :, ::-1]), axis=(1, 2, 3))
+                     & ~np.all(np.isclose(photos, straight), axis=(1, 2, 3)))
+            kept = np.all(np.isclose(photos, straight), axis=(1, 2, 3))
+            assert (flips | kept).all()
+            mirrored.extend(flips)
+    assert 0.3 < np.mean(mirrored) < 0.7
+    again = batches(True)
+    for first, second in zip(batches(True), again):
+        np.testing.assert_array_equal(first["negative_image"], second["negative_image"])
+    for batch in batches(False):
+        np.testing.assert_allclose(batch["positive_image"],
+                                   images[batch["positive"].numpy()] / 127.5 - 1, atol=1e-6)
+
+
 def test_read_visual_features_by_ids_or_order(tmp_path):
     features = np.arange(12, dtype=np.float32).reshape(3, 4)
     np.save(tmp_path / "f.npy", features)

@@ -1,6 +1,8 @@
 """DVBPR's AUC, WARP's loss, the recommenders' regularisers and factorisations, and CNN-F's
 shapes, against NumPy and hand computations."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -184,6 +186,22 @@ def test_cnn_f_paper_size_has_the_paper_layers():
     assert units == [4096, 4096]
     out = cnn(tf.zeros([1, 224, 224, 3]))
     assert out.shape == (1, 50) and out.dtype == tf.float32
+
+
+def test_cnn_f_starts_from_another_cnn_f_body_and_keeps_its_head():
+    source, target = CNNF(64, 32, 0.125, seed=1), CNNF(50, 32, 0.125, seed=2)
+    source.build()
+    target.build()
+    head = target.head.kernel.numpy()
+    target.set_body_weights([w.numpy() for layer in source.body for w in layer.weights])
+    images = tf.random.stateless_uniform([3, 32, 32, 3], [0, 1], -1, 1)
+    features = lambda cnn: functools.reduce(lambda x, layer: layer(x), cnn.body, images)  # noqa
+    np.testing.assert_allclose(features(target), features(source), rtol=1e-6)
+    np.testing.assert_array_equal(target.head.kernel.numpy(), head)
+    wider = CNNF(50, 32, 0.25)
+    wider.build()
+    with pytest.raises(ValueError, match="another architecture"):
+        wider.set_body_weights([w.numpy() for layer in source.body for w in layer.weights])
 
 
 def test_dvbpr_regularization_by_hand():

@@ -195,3 +195,22 @@ def test_score_signature_and_bad_requests():
         module.score(tf.constant(["a"]), tf.constant([["nope"]]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="one row per user_id"):
         module.score(tf.constant(["a", "b"]), tf.constant([["i1"]]))
+
+
+def test_phi_starts_from_the_product_type_cnn_kept_in_the_cache(shop, tmp_path):
+    _, data = shop
+    config = _config(tmp_path, data=data, phi_init="product_type", feature_dim=12)
+    cache = str(tmp_path / "cache")
+    prepared = dvbpr.prepare_purchases(config, ("dvbpr",), cache_dir=cache)
+    cnn = dvbpr.product_type_cnn(config, prepared.purchases, prepared.images, cache)
+    assert any(name.startswith("product_type_cnn_seed0_") for name in os.listdir(cache))
+    model = dvbpr.create_recommender(config, prepared)
+    np.testing.assert_array_equal(model.cnn.body[0].kernel.numpy(),
+                                  cnn.cnn.body[0].kernel.numpy())
+    # fc8 is DVBPR's own (K = latent_dim), not the feature CNN's.
+    assert model.cnn.head.units == config.model.latent_dim != cnn.cnn.head.units
+    scratch = dvbpr.create_recommender(_config(tmp_path, data=data), dvbpr.prepare_purchases(
+        _config(tmp_path, data=data), ("dvbpr",)))
+    assert not np.allclose(scratch.cnn.body[0].kernel.numpy(), cnn.cnn.body[0].kernel.numpy())
+    with pytest.raises(ValueError, match="unknown phi_init"):
+        RecommenderModelConfig(phi_init="imagenet")

@@ -85,14 +85,16 @@ def attribute_weights(attributes: np.ndarray, directions: np.ndarray, num_attrib
 
 
 def bpr_triples_dataset(train: np.ndarray, num_items: int, batch_size: int, seed: int,
-                        num_negatives: int = 1, images: Optional[np.ndarray] = None
-                        ) -> tf.data.Dataset:
+                        num_negatives: int = 1, images: Optional[np.ndarray] = None,
+                        flip_photos: bool = False) -> tf.data.Dataset:
     """Endless batches of {"user", "positive", "negative"} int64 [B] (BPR's (u, i, j)).
 
     Negatives are drawn uniformly from the items the user did not buy in training. With
     `num_negatives` > 1 batches also carry "negatives" [B, Q] ("negative" is their first
     column), for WARP. With `images` ([M, S, S, 3] uint8, the decoded photo table), batches
-    carry "positive_image" and "negative_image", normalised to [-1, 1].
+    carry "positive_image" and "negative_image", normalised to [-1, 1]; with `flip_photos`
+    each photo is mirrored left-right with probability 1/2 (a garment's mirror image is the
+    same garment, so Φ sees twice the photos without new labels).
     """
     if not len(train):
         raise ValueError("no training purchases")
@@ -133,8 +135,17 @@ def bpr_triples_dataset(train: np.ndarray, num_items: int, batch_size: int, seed
                                                       num_parallel_calls=tf.data.AUTOTUNE)
     if images is not None:
         table = tf.constant(images)
-        dataset = dataset.map(lambda batch: {
-            **batch, "positive_image": normalize_images(tf.gather(table, batch["positive"])),
-            "negative_image": normalize_images(tf.gather(table, batch["negative"]))},
-            num_parallel_calls=tf.data.AUTOTUNE)
+
+        def add_photos(batch, step_seed):
+            photos = {}
+            for offset, side in enumerate(("positive", "negative")):
+                photo = normalize_images(tf.gather(table, batch[side]))
+                if flip_photos:
+                    photo = tf.image.stateless_random_flip_left_right(
+                        photo, step_seed + tf.constant([1, 0], tf.int64) * (offset + 1))
+                photos[f"{side}_image"] = photo
+            return {**batch, **photos}
+
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(add_photos,
+                                                          num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -96,6 +96,17 @@ class CNNF(keras.layers.Layer):
             features = layer(features, training=training)
         return self.head(tf.cast(features, tf.float32))
 
+    def set_body_weights(self, weights: list) -> None:
+        """Starts conv1–fc7 from another CNN-F's (same size and width; fc8 is kept), e.g. one
+        trained on a supervised task."""
+        own = [weight for layer in self.body for weight in layer.weights]
+        if len(own) != len(weights) or any(tuple(w.shape) != tuple(v.shape)
+                                            for w, v in zip(own, weights)):
+            raise ValueError("the CNN-F weights to start from have another architecture "
+                             "(image size or width)")
+        for weight, value in zip(own, weights):
+            weight.assign(value)
+
     def kernels(self) -> list:
         """The weights weight decay applies to (convolution and dense kernels)."""
         return [layer.kernel for layer in (*self.body, self.head) if hasattr(layer, "kernel")]

@@ -44,6 +44,7 @@ MODELS = {
     "vbpr": ModelSpec("VBPR", "BPR-MF plus a visual factor over fixed CNN features"),
 }
 DATASETS = ("hm", "interactions")
+PHI_INITS = ("scratch", "product_type")
 FEATURE_KINDS = ("visrank", "fm", "vbpr")
 AUC_COLUMNS = ("auc_all", "auc_cold", "auc_all_sampled", "auc_cold_sampled", "val_auc")
 BEST_FILE = "best.json"
@@ -72,6 +73,9 @@ class RecommenderModelConfig:
         TPUs that have it.
       feature_dim: Width of the product-type CNN's features (visrank, fm, vbpr).
       feature_steps: Training steps of the product-type CNN.
+      flip_photos: DVBPR: mirror each training photo left-right with probability 1/2.
+      phi_init: DVBPR: Φ's starting weights: 'scratch' (the paper's) or 'product_type' (conv1
+        to fc7 of the product-type CNN the baselines' features come from; fc8 fresh).
     """
 
     kind: str = option("dvbpr", flag="model", choices=tuple(MODELS))
@@ -86,9 +90,12 @@ class RecommenderModelConfig:
     precision: str = option("float32", choices=PRECISIONS)
     feature_dim: int = 64
     feature_steps: int = 1500
+    flip_photos: bool = False
+    phi_init: str = option("scratch", choices=PHI_INITS)
 
     def __post_init__(self):
         check_choice("model", self.kind, MODELS)
+        check_choice("phi_init", self.phi_init, PHI_INITS)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{self.precision!r}")
@@ -173,6 +180,7 @@ class PreparedPurchases:
       features: [M, F] visual features when a model needs them (VisRank, FM, VBPR).
       features_source: where the features came from (for the results).
       sampled_negatives: {"validation", "test"} -> [N, J] sampled negatives per user.
+      phi_start: DVBPR with --phi_init=product_type: the product-type CNN's conv1–fc7 weights.
     """
 
     purchases: Purchases
@@ -180,6 +188,7 @@ class PreparedPurchases:
     features: Optional[np.ndarray]
     features_source: str
     sampled_negatives: dict
+    phi_start: Optional[list] = None
 
     @functools.cached_property
     def negative_mask(self) -> np.ndarray:
@@ -245,14 +254,29 @@ def read_visual_features(path: str, item_ids: np.ndarray, ids_path: Optional[str
     return features[[row_of[item] for item in item_ids]].astype(np.float32)
 
 
-def train_product_type_features(config: DVBPRConfig, purchases: Purchases,
-                                images: np.ndarray) -> np.ndarray:
-    """Trains `ProductTypeCNN` on the items' product-type labels; returns its [M, F] features."""
+def product_type_cnn(config: DVBPRConfig, purchases: Purchases, images: np.ndarray,
+                     cache_dir: Optional[str] = None):
+    """The `ProductTypeCNN` trained on the items' product-type labels (what the baselines'
+    features and DVBPR's --phi_init=product_type come from); kept in `cache_dir` (the seed and
+    the CNN settings are in the file name) for the next run."""
+    from tfgrad.models.product_type_cnn import ProductTypeCNN
+
+    model_config = config.model
+    path = (os.path.join(cache_dir, f"product_type_cnn_seed{config.train.seed}_"
+                                    f"{model_config.image_size}px_w{model_config.cnn_width}_"
+                                    f"d{model_config.feature_dim}_s{model_config.feature_steps}"
+                                    f".weights.h5") if cache_dir else None)
+    if path and os.path.exists(path):
+        model = ProductTypeCNN(len(purchases.label_names), model_config.feature_dim,
+                               model_config.image_size, model_config.cnn_width,
+                               model_config.dropout_rate, seed=config.train.seed)
+        model.build()
+        model.load_weights(path)
+        return model
     labelled = np.flatnonzero(purchases.labels >= 0)
     if not len(labelled) or len(purchases.label_names) < 2:
         raise ValueError(f"{purchases.name!r} has no product-type labels to train a feature CNN "
                          f"on; give --visual_features_path")
-    model_config = config.model
     model, accuracy = trainer.train_image_classifier(
         images[labelled], purchases.labels[labelled], len(purchases.label_names),
         feature_dim=model_config.feature_dim, image_size=model_config.image_size,
@@ -261,7 +285,10 @@ def train_product_type_features(config: DVBPRConfig, purchases: Purchases,
         steps=model_config.feature_steps, seed=config.train.seed)
     print(f"product-type CNN: {len(purchases.label_names)} types, {len(labelled)} photos, "
           f"training accuracy {accuracy:.3f}", flush=True)
-    return model.features(normalized_batches(images)).numpy()
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        model.save_weights(path)
+    return model
 
 
 def prepare_purchases(config: DVBPRConfig, kinds: Sequence[str],
@@ -269,15 +296,16 @@ def prepare_purchases(config: DVBPRConfig, kinds: Sequence[str],
     """Loads and splits the purchases, and decodes photos and makes features as `kinds` need.
 
     Args:
-      cache_dir: where decoded photos and trained features are kept for the next run (the
-        seed and the CNN settings are in the file names); None keeps nothing.
+      cache_dir: where decoded photos and the trained product-type CNN are kept for the next
+        run (the seed and the CNN settings are in the file names); None keeps nothing.
     """
     purchases = load_purchases(config)
     data = config.data
     needs_features = any(kind in FEATURE_KINDS for kind in kinds)
-    trains_features = needs_features and not data.visual_features_path
+    warm_phi = "dvbpr" in kinds and config.model.phi_init == "product_type"
+    trains_cnn = warm_phi or (needs_features and not data.visual_features_path)
     images = None
-    if "dvbpr" in kinds or trains_features:
+    if "dvbpr" in kinds or trains_cnn:
         size = config.model.image_size
         cache = (os.path.join(cache_dir, f"images_{purchases.name}_{purchases.num_items}_{size}px"
                               ) if cache_dir else None)
@@ -285,31 +313,26 @@ def prepare_purchases(config: DVBPRConfig, kinds: Sequence[str],
         images = load_images(purchases.image_paths, size, cache_path=cache)
         print(f"{len(images)} photos decoded at {size} px in "
               f"{time.perf_counter() - started:.1f} s", flush=True)
+    feature_cnn = (product_type_cnn(config, purchases, images, cache_dir) if trains_cnn
+                   else None)
     features, source = None, ""
     if needs_features and data.visual_features_path:
         features = read_visual_features(data.visual_features_path, purchases.item_ids,
                                         data.visual_feature_ids_path)
         source = data.visual_features_path
     elif needs_features:
-        model = config.model
-        path = (os.path.join(cache_dir, f"features_seed{config.train.seed}_{model.image_size}px_"
-                                        f"w{model.cnn_width}_d{model.feature_dim}_"
-                                        f"s{model.feature_steps}.npy") if cache_dir else None)
-        if path and os.path.exists(path):
-            features = np.load(path)
-        else:
-            features = train_product_type_features(config, purchases, images)
-            if path:
-                os.makedirs(cache_dir, exist_ok=True)
-                np.save(path, features)
+        features = feature_cnn.features(normalized_batches(images)).numpy()
         source = f"CNN-F trained on {len(purchases.label_names)} product types"
+    phi_start = ([weight.numpy() for layer in feature_cnn.cnn.body for weight in layer.weights]
+                 if warm_phi else None)
     rng = np.random.default_rng(config.train.seed + 7)
     known = purchases.known_items()
     sampled = {split: metrics.sample_negatives(known, purchases.num_items,
                                                config.eval.auc_negatives, rng)
                for split in ("validation", "test")}
     return PreparedPurchases(purchases=purchases, images=images, features=features,
-                             features_source=source, sampled_negatives=sampled)
+                             features_source=source, sampled_negatives=sampled,
+                             phi_start=phi_start)
 
 
 def create_recommender(config: DVBPRConfig, data: PreparedPurchases) -> Recommender:
@@ -343,6 +366,8 @@ def create_recommender(config: DVBPRConfig, data: PreparedPurchases) -> Recommen
     }
     recommender = builders[model.kind]()
     recommender.build()
+    if model.kind == "dvbpr" and data.phi_start is not None:
+        recommender.cnn.set_body_weights(data.phi_start)
     return recommender
 
 
@@ -513,7 +538,8 @@ class DVBPRSystem(System):
             purchases.train, purchases.num_items, config.train.triple_batch_size,
             config.train.seed + 1, num_negatives=config.model.num_negatives
             if config.model.kind == "warp" else 1,
-            images=data.images if model.uses_images else None)
+            images=data.images if model.uses_images else None,
+            flip_photos=config.model.flip_photos)
 
     def monitor(self, config: DVBPRConfig, data: PreparedPurchases) -> Monitor:
         return ValidationSelection(config, data)
