@@ -54,8 +54,9 @@ def _write_output(content: dict) -> None:
 
 
 def _evaluate_work_dir() -> None:
-    """The kept weights of a finished run, re-evaluated (with any --index or
-    --max_eval_queries given) beside the reference rows."""
+    """The kept weights of a finished run, re-evaluated (with any flag of the system's
+    evaluation sections given, e.g. --index, or an LSGAN's --preference_run) beside the
+    reference rows."""
     from tfgrad.core import registry, run
     from tfgrad.core.compare import format_comparison, mean_and_std
     from tfgrad.core.system import Table
@@ -64,7 +65,7 @@ def _evaluate_work_dir() -> None:
     system = registry.system_of_work_dir(FLAGS.work_dir)
     config = run.read_run_config(system, FLAGS.work_dir)
     check_flags_apply(FLAGS, system.config_class, system.name)
-    config = replace_given(config, FLAGS, ("eval",))
+    config = replace_given(config, FLAGS, system.evaluation_sections)
     data = system.prepare(config, (config.model.kind,),
                           cache_dir=os.path.join(config.work_dir, "cache"))
     model = run.load_trained(system, config, data)

@@ -61,6 +61,21 @@ def test_a_killed_run_resumes_where_it_stopped(finished, tmp_path):
                                loaded.generate(noise, categories), atol=1e-6)
 
 
+def test_a_finished_run_is_re_evaluated_with_other_design_settings(finished):
+    import dataclasses
+
+    config, _ = finished
+    # Designing only reads the trained G and D: another DVBPR run or η is no conflict.
+    redesigned = dataclasses.replace(config, design=lsgan.DesignConfig(eta=0.5, design_users=3))
+    data = lsgan.SYSTEM.prepare(redesigned, ("lsgan",))
+    assert run.load_trained(lsgan.SYSTEM, redesigned, data) is not None
+    run.check_work_dir(lsgan.SYSTEM, redesigned)
+    run.check_work_dir(lsgan.SYSTEM, config)
+    changed = dataclasses.replace(config, model=dataclasses.replace(config.model, noise_dim=8))
+    with pytest.raises(run.WorkDirConflictError, match="model"):
+        run.check_work_dir(lsgan.SYSTEM, changed)
+
+
 def test_the_generate_signature_returns_photos_of_the_category(finished):
     _, result = finished
     export = load_export(result.export_path)
@@ -119,7 +134,9 @@ def test_the_design_table_has_the_papers_rows(designed):
     assert rows["PM η=0"]["preference"] > rows["random G samples"]["preference"]
     assert rows["PM η=0"]["judge_preference"] == pytest.approx(rows["PM η=0"]["preference"],
                                                                abs=1e-5)
-    assert os.path.getsize(os.path.join(config.work_dir, lsgan.DESIGNS_PNG)) > 0
+    for picture in (lsgan.DESIGNS_PNG, lsgan.TAILORING_PNG):
+        with open(os.path.join(config.work_dir, picture), "rb") as f:
+            assert f.read()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_design_and_tailor_signatures_answer_and_name_bad_input(designed):

@@ -51,7 +51,7 @@ def check_work_dir(system: System, config) -> None:
         previous = dataclasses.replace(
             previous, train=dataclasses.replace(previous.train, steps=config.train.steps))
         differing = [field.name for field in dataclasses.fields(config)
-                     if field.name not in ("eval", "export_dir")
+                     if field.name not in (*system.evaluation_sections, "export_dir")
                      and getattr(previous, field.name) != getattr(config, field.name)]
         if differing:
             raise WorkDirConflictError(
@@ -91,7 +91,9 @@ def load_trained(system: System, config, data) -> Optional[keras.Model]:
     if not os.path.exists(os.path.join(config.work_dir, MODEL_FILE)):
         return None
     previous = read_run_config(system, config.work_dir)
-    if previous is None or dataclasses.replace(previous, eval=config.eval) != config:
+    if previous is None or dataclasses.replace(previous, **{
+            section: getattr(config, section) for section in system.evaluation_sections
+    }) != config:
         return None
     model = system.build(config, data)
     if getattr(model, "learns", True):

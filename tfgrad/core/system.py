@@ -144,12 +144,15 @@ class System:
       config_class: its `SystemConfig` subclass.
       models: {model name: ModelSpec}; the first is the default.
       description: one line for listings.
+      evaluation_sections: the config sections that only evaluation reads, which
+        `tfgrad.evaluate --work_dir` may change for a finished run.
     """
 
     name: ClassVar[str]
     config_class: ClassVar[type]
     models: ClassVar[dict[str, ModelSpec]]
     description: ClassVar[str] = ""
+    evaluation_sections: ClassVar[tuple[str, ...]] = ("eval",)
 
     def display_name(self, kind: str) -> str:
         return self.models[kind].display_name
