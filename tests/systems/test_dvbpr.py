@@ -198,6 +198,7 @@ def test_score_signature_and_bad_requests():
 
 
 def test_phi_starts_from_the_product_type_cnn_kept_in_the_cache(shop, tmp_path):
+    # Only a fresh training run starts there (`run.train`); loading keeps the run's weights.
     _, data = shop
     config = _config(tmp_path, data=data, phi_init="product_type", feature_dim=12)
     cache = str(tmp_path / "cache")
@@ -205,12 +206,14 @@ def test_phi_starts_from_the_product_type_cnn_kept_in_the_cache(shop, tmp_path):
     cnn = dvbpr.product_type_cnn(config, prepared.purchases, prepared.images, cache)
     assert any(name.startswith("product_type_cnn_seed0_") for name in os.listdir(cache))
     model = dvbpr.create_recommender(config, prepared)
+    dvbpr.SYSTEM.warm_start(model, config, prepared)
     np.testing.assert_array_equal(model.cnn.body[0].kernel.numpy(),
                                   cnn.cnn.body[0].kernel.numpy())
     # fc8 is DVBPR's own (K = latent_dim), not the feature CNN's.
     assert model.cnn.head.units == config.model.latent_dim != cnn.cnn.head.units
-    scratch = dvbpr.create_recommender(_config(tmp_path, data=data), dvbpr.prepare_purchases(
-        _config(tmp_path, data=data), ("dvbpr",)))
+    scratch_config = _config(tmp_path, data=data)
+    scratch = dvbpr.create_recommender(scratch_config, prepared)
+    dvbpr.SYSTEM.warm_start(scratch, scratch_config, prepared)
     assert not np.allclose(scratch.cnn.body[0].kernel.numpy(), cnn.cnn.body[0].kernel.numpy())
     with pytest.raises(ValueError, match="unknown phi_init"):
         RecommenderModelConfig(phi_init="imagenet")

@@ -70,6 +70,7 @@ def train(system: System, config, data, callbacks: Sequence[keras.callbacks.Call
     strategy = get_strategy(config.train.strategy)
     with strategy.scope():
         model = system.build(config, data)
+        system.warm_start(model, config, data)
         system.compile(model, config)
     # Rankers computed from the data in one go (RAND, PopRank, VisRank) say learns = False.
     if not getattr(model, "learns", True):

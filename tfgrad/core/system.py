@@ -170,6 +170,10 @@ class System:
         """The built, untrained model `config.model.kind` names (under the caller's strategy)."""
         raise NotImplementedError
 
+    def warm_start(self, model: keras.Model, config, data) -> None:
+        """Sets starting weights a fresh training run begins from (not when a finished run is
+        loaded, whose kept weights replace them anyway); by default none."""
+
     def optimizer(self, model: keras.Model, config) -> keras.optimizers.Optimizer:
         """The optimizer `model` trains with."""
         return keras.optimizers.Adam(config.train.learning_rate)

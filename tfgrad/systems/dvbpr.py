@@ -180,7 +180,7 @@ class PreparedPurchases:
       features: [M, F] visual features when a model needs them (VisRank, FM, VBPR).
       features_source: where the features came from (for the results).
       sampled_negatives: {"validation", "test"} -> [N, J] sampled negatives per user.
-      phi_start: DVBPR with --phi_init=product_type: the product-type CNN's conv1–fc7 weights.
+      cache_dir: where decoded photos and the product-type CNN are kept (None: nowhere).
     """
 
     purchases: Purchases
@@ -188,7 +188,7 @@ class PreparedPurchases:
     features: Optional[np.ndarray]
     features_source: str
     sampled_negatives: dict
-    phi_start: Optional[list] = None
+    cache_dir: Optional[str] = None
 
     @functools.cached_property
     def negative_mask(self) -> np.ndarray:
@@ -302,8 +302,7 @@ def prepare_purchases(config: DVBPRConfig, kinds: Sequence[str],
     purchases = load_purchases(config)
     data = config.data
     needs_features = any(kind in FEATURE_KINDS for kind in kinds)
-    warm_phi = "dvbpr" in kinds and config.model.phi_init == "product_type"
-    trains_cnn = warm_phi or (needs_features and not data.visual_features_path)
+    trains_cnn = needs_features and not data.visual_features_path
     images = None
     if "dvbpr" in kinds or trains_cnn:
         size = config.model.image_size
@@ -313,18 +312,15 @@ def prepare_purchases(config: DVBPRConfig, kinds: Sequence[str],
         images = load_images(purchases.image_paths, size, cache_path=cache)
         print(f"{len(images)} photos decoded at {size} px in "
               f"{time.perf_counter() - started:.1f} s", flush=True)
-    feature_cnn = (product_type_cnn(config, purchases, images, cache_dir) if trains_cnn
-                   else None)
     features, source = None, ""
     if needs_features and data.visual_features_path:
         features = read_visual_features(data.visual_features_path, purchases.item_ids,
                                         data.visual_feature_ids_path)
         source = data.visual_features_path
     elif needs_features:
-        features = feature_cnn.features(normalized_batches(images)).numpy()
+        features = product_type_cnn(config, purchases, images, cache_dir).features(
+            normalized_batches(images)).numpy()
         source = f"CNN-F trained on {len(purchases.label_names)} product types"
-    phi_start = ([weight.numpy() for layer in feature_cnn.cnn.body for weight in layer.weights]
-                 if warm_phi else None)
     rng = np.random.default_rng(config.train.seed + 7)
     known = purchases.known_items()
     sampled = {split: metrics.sample_negatives(known, purchases.num_items,
@@ -332,7 +328,7 @@ def prepare_purchases(config: DVBPRConfig, kinds: Sequence[str],
                for split in ("validation", "test")}
     return PreparedPurchases(purchases=purchases, images=images, features=features,
                              features_source=source, sampled_negatives=sampled,
-                             phi_start=phi_start)
+                             cache_dir=cache_dir)
 
 
 def create_recommender(config: DVBPRConfig, data: PreparedPurchases) -> Recommender:
@@ -366,8 +362,6 @@ def create_recommender(config: DVBPRConfig, data: PreparedPurchases) -> Recommen
     }
     recommender = builders[model.kind]()
     recommender.build()
-    if model.kind == "dvbpr" and data.phi_start is not None:
-        recommender.cnn.set_body_weights(data.phi_start)
     return recommender
 
 
@@ -524,6 +518,14 @@ class DVBPRSystem(System):
 
     def build(self, config: DVBPRConfig, data: PreparedPurchases) -> Recommender:
         return create_recommender(config, data)
+
+    def warm_start(self, model: Recommender, config: DVBPRConfig,
+                   data: PreparedPurchases) -> None:
+        """--phi_init=product_type: Φ's conv1–fc7 from the product-type CNN (fc8 stays fresh)."""
+        if config.model.kind == "dvbpr" and config.model.phi_init == "product_type":
+            start = product_type_cnn(config, data.purchases, data.images, data.cache_dir)
+            model.cnn.set_body_weights([weight.numpy() for layer in start.cnn.body
+                                        for weight in layer.weights])
 
     def optimizer(self, model: Recommender, config: DVBPRConfig) -> keras.optimizers.Optimizer:
         optimizer = model.make_optimizer(config.train.learning_rate)
