@@ -322,6 +322,11 @@ DESIGN_COLUMNS = ("preference", "judge_preference", "is", "fid", "diversity", "u
 DESIGN_ROWS = ("random real items", "retrieval δ", "random G samples", "PM η=0", "PM η=1")
 
 
+# One trace for every (user, category, seed) of the design table: eager ascent steps cost
+# several times the traced ones.
+_maximise_preference = tf.function(preference.maximise_preference, reduce_retracing=True)
+
+
 def _design_rows(model, data: GANData, shop: ShopPreference, user: int, category: int,
                  seed: int, design: DesignConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{row: (uint8 images [k, S, S, 3], Φ under the climbed model [k, K])} for one user,
@@ -342,9 +347,10 @@ def _design_rows(model, data: GANData, shop: ShopPreference, user: int, category
     out["random G samples"] = (to_uint8(images), shop.model(images).numpy())
     for name, eta in (("PM η=0", 0.0), ("PM η=1", design.eta)):
         start = preference.random_starts(design.starts, model.noise_dim, seed)
-        _, result = preference.maximise_preference(
-            model.generator, model.discriminator, shop.model, user, category, start, eta,
-            design.design_steps, design.design_learning_rate)
+        _, result = _maximise_preference(
+            model.generator, model.discriminator, shop.model, tf.constant(user),
+            tf.constant(category), start, tf.constant(eta), tf.constant(design.design_steps),
+            tf.constant(design.design_learning_rate))
         chosen = preference.best_and_drawn(result.value, k, seed)
         images = tf.gather(result.images, chosen)
         out[name] = (to_uint8(images), shop.model(images).numpy())
