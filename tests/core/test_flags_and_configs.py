@@ -2,6 +2,7 @@
 config files a work dir keeps."""
 
 import dataclasses
+import os
 
 import pytest
 from absl import flags
@@ -10,6 +11,8 @@ from tfgrad.config import from_dict
 from tfgrad.flags import define_system_flags, flag_fields, system_config_from_flags
 from tfgrad.systems.cgir import CGIRConfig, CGIRTrainConfig, RetrievalModelConfig
 from tfgrad.systems.dvbpr import DVBPRConfig, PurchaseDataConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse(*args):
@@ -85,3 +88,13 @@ def test_a_corrupt_config_names_the_unknown_field():
     raw["model"]["colour"] = 1
     with pytest.raises(ValueError, match="unknown RetrievalModelConfig field\\(s\\): colour"):
         from_dict(CGIRConfig, raw)
+
+
+@pytest.mark.parametrize("flagfile", sorted(
+    name for name in os.listdir(os.path.join(REPO, "configs")) if name.endswith(".cfg")))
+def test_every_shipped_flagfile_makes_a_valid_config(flagfile, monkeypatch):
+    # Flagfiles name each other relative to the repository, as the README runs them.
+    monkeypatch.chdir(REPO)
+    system, config = system_config_from_flags(parse(f"--flagfile=configs/{flagfile}"))
+    assert flagfile.startswith(system.name)
+    assert config.work_dir == f"runs/{config.name}"
