@@ -66,7 +66,7 @@ def design_seconds(width: float) -> float:
     def design(seed):
         start = preference.random_starts(FLAGS.starts, 100, seed)
         return preference.maximise_preference(gan.generator, gan.discriminator, model, 3, 1,
-                                              start, 1.0, FLAGS.design_steps, 0.05)[1].value
+                                              start, 1.0, FLAGS.design_steps, 0.2)[1].value
 
     design(tf.constant(0, tf.int64)).numpy()
     started = time.perf_counter()

@@ -132,7 +132,7 @@ def _adam_ascent(loss_of: Callable[[tf.Tensor], tf.Tensor], start: tf.Tensor, st
 
 
 def maximise_preference(generator, discriminator, preference_model: VisualPreference, user,
-                        category, start: tf.Tensor, eta=1.0, steps=10, learning_rate=0.05
+                        category, start: tf.Tensor, eta=1.0, steps=10, learning_rate=0.2
                         ) -> tuple[tf.Tensor, Objective]:
     """Gradient ascent of `objective` from every start z′ [m, d] at once.
 

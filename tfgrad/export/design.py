@@ -181,7 +181,7 @@ class Designer(tf.Module):
     """
 
     def __init__(self, discriminator, preference_model, user_ids, item_ids, item_categories,
-                 item_photos, designs: int = 3, learning_rate: float = 0.05,
+                 item_photos, designs: int = 3, learning_rate: float = 0.2,
                  inversion_starts: int = 16, inversion_steps: int = 100):
         super().__init__(name="designer")
         self.discriminator = discriminator

@@ -145,7 +145,7 @@ class DesignConfig:
     starts: int = 64
     eta: float = 1.0
     design_steps: int = 10
-    design_learning_rate: float = 0.05
+    design_learning_rate: float = 0.2
     designs: int = 3
     inversion_steps: int = 100
     design_users: int = 8
