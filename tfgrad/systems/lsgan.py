@@ -319,7 +319,12 @@ def load_shop_preference(work_dir: str, photos: CategorisedPhotos) -> ShopPrefer
 
 
 DESIGN_COLUMNS = ("preference", "judge_preference", "is", "fid", "diversity", "user_distance")
-DESIGN_ROWS = ("random real items", "retrieval δ", "random G samples", "PM η=0", "PM η=1")
+REFERENCE_DESIGN_ROWS = ("random real items", "retrieval δ", "random G samples", "PM η=0")
+
+
+def design_rows(eta: float) -> tuple[str, ...]:
+    """The design table's rows: the references, PM without the realism term and PM at η."""
+    return REFERENCE_DESIGN_ROWS + ((f"PM η={eta:g}",) if eta else ())
 
 
 # One trace for every (user, category, seed) of the design table: eager ascent steps cost
@@ -345,7 +350,7 @@ def _design_rows(model, data: GANData, shop: ShopPreference, user: int, category
     noise = rng.uniform(-1, 1, size=(k, model.noise_dim)).astype(np.float32)
     images = model.generate(noise, np.full(k, category, np.int32))
     out["random G samples"] = (to_uint8(images), shop.model(images).numpy())
-    for name, eta in (("PM η=0", 0.0), ("PM η=1", design.eta)):
+    for name, eta in zip(design_rows(design.eta)[3:], (0.0, design.eta)):
         start = preference.random_starts(design.starts, model.noise_dim, seed)
         _, result = _maximise_preference(
             model.generator, model.discriminator, shop.model, tf.constant(user),
@@ -370,7 +375,7 @@ def design_table(model, data: GANData, config: LSGANConfig, shop: ShopPreference
     users = np.sort(rng.choice(len(shop.user_ids), size=min(design.design_users,
                                                            len(shop.user_ids)), replace=False))
     collected = {row: {"images": [], "preference": [], "judge": [], "diversity": [],
-                       "phi": {}} for row in DESIGN_ROWS}
+                       "phi": {}} for row in design_rows(design.eta)}
     categories = range(len(data.photos.category_names))
     for trial in range(design.design_seeds):
         for user in users:
@@ -403,16 +408,17 @@ def design_table(model, data: GANData, config: LSGANConfig, shop: ShopPreference
             "fid": metrics.frechet_distance(features, data.real_features),
             "diversity": float(np.mean(entry["diversity"])),
             "user_distance": float(np.mean(distances)) if distances else float("nan")}
-    picture = designs_png(collected, data, shop, users[:3], len(categories))
+    picture = designs_png(collected, data, shop, users[:3], len(categories),
+                          design_rows(design.eta)[-1])
     return Table("designs", DESIGN_COLUMNS, table_rows,
                  title=f"designs for {len(users)} users × {len(categories)} categories × "
                        f"{design.design_seeds} seeds (top-{design.designs})"), picture, users
 
 
-def designs_png(collected: dict, data: GANData, shop: ShopPreference, users, num_categories
-                ) -> bytes:
+def designs_png(collected: dict, data: GANData, shop: ShopPreference, users, num_categories,
+                designed: str) -> bytes:
     """For the first users and the first category: what they bought, the retrieved top-k and
-    the designed top-k (η = 1), preference scores under each."""
+    the designed top-k (row `designed`), preference scores under each."""
     rows, titles, captions = [], [], []
     for position, user in enumerate(users):
         bought = shop.item_rows[shop.known_items[user]]
@@ -422,7 +428,7 @@ def designs_png(collected: dict, data: GANData, shop: ShopPreference, users, num
         captions.append([])
         index = position * num_categories
         theta = shop.model.user_vectors.numpy()[user]
-        for name in ("retrieval δ", "PM η=1"):
+        for name in ("retrieval δ", designed):
             images = collected[name]["images"][index]
             phi = collected[name]["phi"][(0, 0)][position]
             rows.append(images)
@@ -435,7 +441,8 @@ def tailoring_png(model, data: GANData, shop: ShopPreference, users, design: Des
                   seed: int) -> bytes:
     """Tailoring strips (DVBPR.md, "tailoring"): for an item each of the first categories that
     the first user bought from, its photo → G's inversion of it → the inversion tailored for
-    the first user → for the second; each image's preference under both users below it."""
+    the first user → for the second (the four columns); each image's preference under both
+    users below it."""
     first, second = int(users[0]), int(users[1 % len(users)])
     theta = shop.model.user_vectors.numpy()
     bought = shop.item_rows[shop.known_items[first]]
@@ -459,7 +466,7 @@ def tailoring_png(model, data: GANData, shop: ShopPreference, users, design: Des
             images.append(tf.cast(result.images[0], tf.float32))
         phi = shop.model(tf.stack(images)).numpy()
         rows.append(to_uint8(tf.stack(images)))
-        titles.append(f"{data.photos.category_names[category][:14]}\nphoto → inverted → A → B")
+        titles.append(f"{data.photos.category_names[category][:14]}\ntailored")
         captions.append([f"A {a:.2f} B {b:.2f}" for a, b in zip(phi @ theta[first],
                                                               phi @ theta[second])])
     if not rows:
