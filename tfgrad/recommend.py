@@ -36,8 +36,9 @@ def main(argv: list[str]) -> None:
     export = load_export(FLAGS.export_dir)
     signatures = export.saved_model.signatures
     if SCORE_SIGNATURE not in signatures:
+        other = "tfgrad.design" if "generate" in signatures else "tfgrad.walk"
         raise ValueError(f"{export.path!r} is not a recommender export: its signatures are "
-                         f"{', '.join(sorted(signatures))} (python -m tfgrad.walk walks it)")
+                         f"{', '.join(sorted(signatures))} (python -m {other} reads it)")
     names = dict(zip(export.items["item_id"], export.items["name"]))
     user = tf.constant([FLAGS.user])
     if FLAGS.items:
