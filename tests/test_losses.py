@@ -289,3 +289,41 @@ def test_lsgan_losses_match_numpy_and_their_gradients(rng):
     np.testing.assert_allclose(d_fake.numpy(), 2 * fake, rtol=1e-5)
     np.testing.assert_allclose(tape.gradient(g_loss, fake_t).numpy(), 2 * (fake - 1.0),
                                rtol=1e-5)
+
+
+def test_gaussian_kl_matches_the_closed_form_on_a_known_gaussian_sample():
+    rng = np.random.default_rng(0)
+    means, stds = np.array([0.0, 0.5, -1.0]), np.array([1.0, 0.3, 2.0])
+    codes = rng.normal(means, stds, size=(200_000, 3)).astype(np.float32)
+    closed_form = np.sum((means ** 2 + stds ** 2) / 2 - np.log(stds) - 0.5)
+    np.testing.assert_allclose(losses.gaussian_kl_to_standard_normal(codes), closed_form,
+                               atol=5e-3)
+    # By hand on two codes: μ = (1, 0), σ = (1, 2).
+    by_hand = (1 + 1) / 2 - 0 - 0.5 + (0 + 4) / 2 - np.log(2) - 0.5
+    np.testing.assert_allclose(losses.gaussian_kl_to_standard_normal(
+        np.array([[0.0, -2.0], [2.0, 2.0]], np.float32)), by_hand, rtol=1e-6)
+    # A standard normal sample is at ~0; a collapsed dimension is heavily penalised.
+    assert abs(float(losses.gaussian_kl_to_standard_normal(
+        rng.normal(size=(100_000, 4)).astype(np.float32)))) < 5e-3
+    assert float(losses.gaussian_kl_to_standard_normal(np.ones((8, 2), np.float32))) > 20
+
+
+def test_age_divergence_is_the_difference_of_the_two_kls():
+    rng = np.random.default_rng(1)
+    fake, real = rng.normal(2, 0.5, (64, 5)), rng.normal(0, 1, (64, 5))
+    np.testing.assert_allclose(
+        losses.age_divergence(fake, real),
+        losses.gaussian_kl_to_standard_normal(fake) - losses.gaussian_kl_to_standard_normal(real))
+    assert float(losses.age_divergence(fake, real)) > 0
+
+
+def test_l1_and_cosine_reconstruction_losses_by_hand():
+    images = np.zeros((2, 2, 2, 1), np.float32)
+    reconstructions = images.copy()
+    reconstructions[1] = [[[1.0], [-1.0]], [[0.5], [0.5]]]
+    np.testing.assert_allclose(losses.l1_reconstruction_loss(images, reconstructions),
+                               [0.0, 0.75])
+    latents = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], np.float32)
+    reconstructed = np.array([[3.0, 0.0], [0.0, -1.0], [1.0, 0.0]], np.float32)
+    np.testing.assert_allclose(losses.cosine_latent_loss(latents, reconstructed),
+                               [0.0, 2.0, 1 - np.sqrt(0.5)], atol=1e-6)

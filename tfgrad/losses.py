@@ -298,3 +298,71 @@ def lsgan_generator_loss(fake_scores):
 
 
 __all__ += ["lsgan_discriminator_loss", "lsgan_generator_loss"]
+
+
+def gaussian_kl_to_standard_normal(codes):
+    """AGE's divergence of a batch of codes from Y = N(0, I) (AGE.md): the Gaussian fitted per
+    dimension j to the batch (mean μ_j, standard deviation σ_j) against N(0, 1), summed over
+    the dimensions:
+
+        KL = Σ_j ( (μ_j² + σ_j²)/2 − log σ_j − 1/2 )
+
+    The authors' code (DmitryUlyanov/AGE, `KLN01Loss`) squares the *variance* where σ_j² belongs
+    and takes log of the variance for log σ_j, and averages over j instead of summing; this is
+    the closed-form KL of the Gaussian (the sum only rescales λ and μ by d).
+
+    Args:
+      codes: float tensor [B, d], B ≥ 2 (σ is the batch's population standard deviation).
+
+    Returns:
+      Float scalar.
+    """
+    codes = tf.convert_to_tensor(codes)
+    mean, variance = tf.nn.moments(codes, axes=[0])
+    # log σ = ½ log σ²; the floor keeps a collapsed dimension finite (and heavily penalised).
+    log_std = 0.5 * tf.math.log(tf.maximum(variance, 1e-12))
+    return tf.reduce_sum((tf.square(mean) + variance) / 2.0 - log_std - 0.5)
+
+
+def age_divergence(generated_codes, real_codes):
+    """V(g, e) = KL(e(g(Z)) ‖ Y) − KL(e(X) ‖ Y) (AGE.md): the generator minimises it, the encoder
+    maximises it (it wants real codes near Y and generated codes far from it).
+
+    Args:
+      generated_codes: float tensor [B, d], e(g(z)).
+      real_codes: float tensor [B', d], e(x).
+
+    Returns:
+      Float scalar.
+    """
+    return (gaussian_kl_to_standard_normal(generated_codes)
+            - gaussian_kl_to_standard_normal(real_codes))
+
+
+def l1_reconstruction_loss(images, reconstructions):
+    """L_X = E‖x − g(e(x))‖₁ (AGE.md, data space), the mean absolute error per pixel and channel.
+
+    Args:
+      images, reconstructions: float tensors [B, H, W, C] in the same range.
+
+    Returns:
+      Float tensor [B], per image.
+    """
+    images = tf.convert_to_tensor(images)
+    reconstructions = tf.cast(reconstructions, images.dtype)
+    return tf.reduce_mean(tf.abs(images - reconstructions), axis=[1, 2, 3])
+
+
+def cosine_latent_loss(latents, reconstructed_latents):
+    """L_Z = E‖z − e(g(z))‖² on the unit sphere (AGE.md), as the cosine distance 1 − z·ẑ (for
+    unit vectors ‖z − ẑ‖² = 2(1 − z·ẑ): the same up to a factor 2).
+
+    Args:
+      latents, reconstructed_latents: float tensors [B, d]; normalised here.
+
+    Returns:
+      Float tensor [B] in [0, 2].
+    """
+    latents = tf.math.l2_normalize(tf.convert_to_tensor(latents), axis=-1)
+    reconstructed = tf.math.l2_normalize(tf.cast(reconstructed_latents, latents.dtype), axis=-1)
+    return 1.0 - tf.reduce_sum(latents * reconstructed, axis=-1)
