@@ -12,6 +12,7 @@ ML_100K = os.path.join(SHARED_DATA, "movielens", "ml-100k")
 GENOME_HEAD = os.path.join(SHARED_DATA, "movielens", "tag-genome-head")
 SOFT_ATTRIBUTES = os.path.join(SHARED_DATA, "movielens", "soft-attributes", "soft-attributes.csv")
 HM = os.path.join(SHARED_DATA, "fashion", "hm")
+FASHION_MNIST = os.path.join(SHARED_DATA, "images", "fashion-mnist")
 
 needs_shared_data = pytest.mark.skipif(
     not os.path.isdir(SHARED_DATA), reason=f"the shared datasets are not at {SHARED_DATA}")
