@@ -15,6 +15,7 @@ import tensorflow as tf
 import tfgrad.models
 from support.roundtrip import assert_round_trip
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
+from tfgrad.models.age import AGEEncoder, AGEGenerator, random_codes
 from tfgrad.models.bpr_mf import BPRMF
 from tfgrad.models.cbir import CBIR, ConcatComposer
 from tfgrad.models.cgir import CGIR
@@ -35,9 +36,9 @@ from tfgrad.models.vbpr import VBPR, VisualMF
 from tfgrad.models.warp import WARP
 
 NUM_ITEMS, NUM_USERS, DIM, IMAGE_SIZE = 12, 20, 8, 32
-# The abstract bases of base.py and recommender.py: no constructor arguments of their own
-# beyond Keras' (and the leaves' configs carry theirs).
-ABSTRACT_BASES = {"LossTrainedModel", "RetrievalModel", "Recommender"}
+# The shared bases (base.py, recommender.py, age.py's _AGENetwork) are no models of their
+# own: the leaves' configs carry their arguments.
+ABSTRACT_BASES = {"LossTrainedModel", "RetrievalModel", "Recommender", "_AGENetwork"}
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +188,10 @@ CASES = {
                                            "scores": model.discriminator(GAN_IMAGES,
                                                                          GAN_CATEGORIES)},
                          None),
+    "AGEEncoder": (lambda d: AGEEncoder(DIM, IMAGE_SIZE, width=0.0625, seed=1),
+                   lambda model, d: model(d.images), None),
+    "AGEGenerator": (lambda d: AGEGenerator(DIM, IMAGE_SIZE, width=0.0625, seed=2),
+                     lambda model, d: model(random_codes(3, DIM, 0)), None),
 }
 
 
