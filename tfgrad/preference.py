@@ -22,6 +22,8 @@ from typing import Callable, NamedTuple
 
 import tensorflow as tf
 
+from tfgrad import losses
+
 # |z| < 1 − ε keeps atanh finite for starts drawn at the edge of U(−1, 1).
 _EDGE = 1e-3
 _ADAM_BETA_1, _ADAM_BETA_2, _ADAM_EPSILON = 0.9, 0.999, 1e-8
@@ -154,7 +156,7 @@ def reconstruction_error(generator, category, z_prime: tf.Tensor, target: tf.Ten
     count = tf.shape(z_prime)[0]
     images = generator(tf.tanh(z_prime), tf.fill([count], tf.cast(category, tf.int32)),
                        training=False)
-    return tf.reduce_mean(tf.abs(images - tf.cast(target, images.dtype)[None]), axis=[1, 2, 3])
+    return losses.l1_reconstruction_loss(images, tf.convert_to_tensor(target)[None])
 
 
 def invert(generator, category, target: tf.Tensor, start: tf.Tensor, steps=50,

@@ -17,7 +17,8 @@ import math
 import keras
 import tensorflow as tf
 
-from tfgrad.models.lsgan import BN_EPSILON, BN_MOMENTUM, INIT_STDDEV, leaky_relu
+from tfgrad.models.lsgan import (BN_EPSILON, BN_MOMENTUM, INIT_STDDEV, LEAKY_RELU_SLOPE,
+                                 build_conv_stages, leaky_relu)
 
 IMAGE_SIZES = (32, 64)
 
@@ -79,13 +80,8 @@ class AGEEncoder(_AGENetwork):
                                            kernel_initializer=_init(seed + stages), name="code")
 
     def build(self, input_shape=None):
-        shape = (None, self.image_size, self.image_size, 3)
-        for convolution, norm in self.stages:
-            convolution.build(shape)
-            shape = convolution.compute_output_shape(shape)
-            if norm is not None:
-                norm.build(shape)
-        self.to_code.build(shape)
+        self.to_code.build(build_conv_stages(
+            self.stages, (None, self.image_size, self.image_size, 3)))
         self.built = True
 
     def call(self, images, training=False):
@@ -94,7 +90,7 @@ class AGEEncoder(_AGENetwork):
             features = convolution(features)
             if norm is not None:
                 features = norm(features, training=training)
-            features = leaky_relu(features, 0.2)
+            features = leaky_relu(features, LEAKY_RELU_SLOPE)
         codes = tf.reduce_mean(self.to_code(features), axis=[1, 2])
         return tf.math.l2_normalize(codes, axis=-1)
 
@@ -133,11 +129,7 @@ class AGEGenerator(_AGENetwork):
         self.project.build(shape)
         shape = self.project.compute_output_shape(shape)
         self.project_norm.build(shape)
-        for convolution, norm in self.stages:
-            convolution.build(shape)
-            shape = convolution.compute_output_shape(shape)
-            norm.build(shape)
-        self.to_image.build(shape)
+        self.to_image.build(build_conv_stages(self.stages, shape))
         self.built = True
 
     def call(self, codes, training=False):

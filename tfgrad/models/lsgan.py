@@ -58,6 +58,17 @@ def leaky_relu(features: tf.Tensor, slope: float = 0.2) -> tf.Tensor:
     return tf.maximum(features, slope * features)
 
 
+def build_conv_stages(stages, shape: tuple) -> tuple:
+    """Builds a chain of (convolution, batch norm or None) pairs from the input `shape`;
+    returns the chain's output shape (also AGE's networks)."""
+    for convolution, norm in stages:
+        convolution.build(shape)
+        shape = convolution.compute_output_shape(shape)
+        if norm is not None:
+            norm.build(shape)
+    return shape
+
+
 def tiled_condition(one_hot: tf.Tensor, features: tf.Tensor) -> tf.Tensor:
     """[B, K] one-hot, [B, H, W, C] features -> [B, H, W, C + K]: the one-hot copied to every
     position and appended to the channels (DCGAN-tensorflow's `conv_cond_concat`)."""
@@ -123,11 +134,7 @@ class ConditionalGenerator(keras.Model):
         self.projection.build((None, self.noise_dim + self.num_categories))
         shape = (None, 4, 4, self.projected_channels)
         self.projection_norm.build(shape)
-        for convolution, norm in self.hidden_stages:
-            convolution.build(shape)
-            shape = convolution.compute_output_shape(shape)
-            norm.build(shape)
-        self.output_layer.build(shape)
+        self.output_layer.build(build_conv_stages(self.hidden_stages, shape))
         self.built = True
 
     def call(self, noise, categories, training=False):

@@ -460,9 +460,10 @@ def tailoring_png(model, data: GANData, shop: ShopPreference, users, design: Des
             design.inversion_steps, design.design_learning_rate)
         images = [target, tf.cast(inverted, tf.float32)]
         for user in (first, second):
-            _, result = preference.maximise_preference(
-                model.generator, model.discriminator, shop.model, user, category,
-                z_prime[None], design.eta, design.design_steps, design.design_learning_rate)
+            _, result = _maximise_preference(
+                model.generator, model.discriminator, shop.model, tf.constant(user),
+                tf.constant(category), z_prime[None], tf.constant(design.eta),
+                tf.constant(design.design_steps), tf.constant(design.design_learning_rate))
             images.append(tf.cast(result.images[0], tf.float32))
         phi = shop.model(tf.stack(images)).numpy()
         rows.append(to_uint8(tf.stack(images)))
