@@ -50,7 +50,10 @@ def shop(tmp_path_factory):
 @pytest.fixture(scope="module")
 def shop_results(shop):
     directory, data = shop
-    config = _config(directory / "compare", data=data)
+    # At 1e-2 DVBPR's CNN overfits the 48 photos within 100 steps, and which of two outcomes
+    # it lands in (test AUC 0.67 or 0.75) depends on how 2 CPU threads order its reductions;
+    # at 3e-3 every model learns the shop in 200 steps and DVBPR lands at 0.77–0.78 either way.
+    config = _config(directory / "compare", data=data, learning_rate=0.003)
     comparison = compare.compare(dvbpr.SYSTEM, config, ("rand",) + LEARNT, seeds=1)
     return comparison.tables["auc"].rows
 
