@@ -15,7 +15,7 @@ import tensorflow as tf
 import tfgrad.models
 from support.roundtrip import assert_round_trip
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
-from tfgrad.models.age import AGEEncoder, AGEGenerator, random_codes
+from tfgrad.models.age import AGE, AGEEncoder, AGEGenerator, random_codes
 from tfgrad.models.bpr_mf import BPRMF
 from tfgrad.models.cbir import CBIR, ConcatComposer
 from tfgrad.models.cgir import CGIR
@@ -36,9 +36,10 @@ from tfgrad.models.vbpr import VBPR, VisualMF
 from tfgrad.models.warp import WARP
 
 NUM_ITEMS, NUM_USERS, DIM, IMAGE_SIZE = 12, 20, 8, 32
-# The shared bases (base.py, recommender.py, age.py's _AGENetwork) are no models of their
-# own: the leaves' configs carry their arguments.
-ABSTRACT_BASES = {"LossTrainedModel", "RetrievalModel", "Recommender", "_AGENetwork"}
+# The shared bases (base.py, recommender.py, alternating.py, age.py's _AGENetwork) are no
+# models of their own: the leaves' configs carry their arguments.
+ABSTRACT_BASES = {"LossTrainedModel", "RetrievalModel", "Recommender", "_AGENetwork",
+                  "AlternatingModel"}
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +193,10 @@ CASES = {
                    lambda model, d: model(d.images), None),
     "AGEGenerator": (lambda d: AGEGenerator(DIM, IMAGE_SIZE, width=0.0625, seed=2),
                      lambda model, d: model(random_codes(3, DIM, 0)), None),
+    "AGE": (lambda d: AGE(DIM, IMAGE_SIZE, width=0.0625, latent_weight=500.0,
+                          generator_steps=1, seed=3),
+            lambda model, d: {"codes": model.encode(d.images),
+                              "images": model.decode(random_codes(3, DIM, 0))}, None),
 }
 
 

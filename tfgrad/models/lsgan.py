@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from tfgrad import losses
+from tfgrad.models.alternating import AlternatingModel
 
 LEAKY_RELU_SLOPE = 0.2
 # DCGAN's initialisation and batch norm settings (the authors' code is DCGAN-tensorflow's).
@@ -245,7 +246,7 @@ def make_optimizers(learning_rate: float = 2e-4, beta_1: float = 0.5, beta_2: fl
 
 
 @keras.saving.register_keras_serializable(package="tfgrad")
-class ConditionalLSGAN(keras.Model):
+class ConditionalLSGAN(AlternatingModel):
     """G and D of the conditional LSGAN, trained by alternating one D and one G step.
 
     Batches: {"image": [B, S, S, 3] photos in [−1, 1], "category": [B] int ids}. `call` takes
@@ -266,7 +267,7 @@ class ConditionalLSGAN(keras.Model):
                  discriminator_widths: tuple[int, ...] = (64, 128, 256, 512),
                  width: float = 1.0, compute_dtype: str = "float32", seed: int = 0,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         self.num_categories = num_categories
         self.noise_dim = noise_dim
         self.image_size = image_size
@@ -281,8 +282,6 @@ class ConditionalLSGAN(keras.Model):
         self.discriminator = ConditionalDiscriminator(
             num_categories, image_size, self.discriminator_widths, width, compute_dtype,
             seed + 100, name="discriminator")
-        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.TRACKED}
         self.d_optimizer = self.g_optimizer = None
 
     def build(self, input_shape=None):
@@ -290,22 +289,11 @@ class ConditionalLSGAN(keras.Model):
         self.discriminator.build()
         self.built = True
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
     def compile(self, d_optimizer: keras.optimizers.Optimizer,
                 g_optimizer: keras.optimizers.Optimizer, **kwargs):
         """Two optimizers (see `make_optimizers`); call it inside the strategy's scope."""
-        # G's optimizer is also `optimizer`: its iteration count is the training step, which
-        # Keras's callbacks (TensorBoard's steps/s, BackupAndRestore) read.
-        super().compile(optimizer=g_optimizer, **kwargs)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-        if not self.built:
-            self.build()
-        # Built here (cross-replica context, under the caller's scope), not in the first step.
-        d_optimizer.build(self.discriminator.trainable_variables)
-        g_optimizer.build(self.generator.trainable_variables)
+        self.compile_pair(d_optimizer, self.discriminator, g_optimizer, self.generator, **kwargs)
 
     def call(self, inputs, training=False):
         return self.generator(inputs["noise"], inputs["category"], training=training)
@@ -316,23 +304,8 @@ class ConditionalLSGAN(keras.Model):
 
     def sample_noise(self, batch_size) -> tf.Tensor:
         """[batch_size, noise_dim] z ~ U(−1, 1), a fresh draw per call and per replica."""
-        seed = self.seed_generator.next()
-        # Every replica reads the same generator state, so fold the replica id into the seed
-        # (replica 0, and a single device, fold in 0).
-        context = tf.distribute.get_replica_context()
-        replica = 0 if context is None else context.replica_id_in_sync_group
-        seed = tf.random.experimental.stateless_fold_in(seed, replica)
-        return tf.random.stateless_uniform([batch_size, self.noise_dim], seed=seed,
+        return tf.random.stateless_uniform([batch_size, self.noise_dim], seed=self.step_seed(),
                                            minval=-1.0, maxval=1.0)
-
-    @staticmethod
-    def _global_batch_size(batch_size):
-        return batch_size * tf.distribute.get_strategy().num_replicas_in_sync
-
-    def _average(self, per_example):
-        """[B] -> this replica's share of the global batch's mean."""
-        return tf.nn.compute_average_loss(
-            per_example, global_batch_size=self._global_batch_size(tf.shape(per_example)[0]))
 
     def discriminator_step(self, images, categories, noise) -> dict[str, tf.Tensor]:
         """One update of D on real photos and G(noise, categories) (G unchanged).
@@ -375,14 +348,6 @@ class ConditionalLSGAN(keras.Model):
         weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled_loss, weights), weights))
         return {"g_loss": loss}
-
-    def _track(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        for name, value in terms.items():
-            # Values are per-replica shares of the global mean: undo the 1/replicas scaling so
-            # that the trackers (averaged over replicas and steps) hold the batch means.
-            self.trackers[name].update_state(
-                tf.cast(value, tf.float32) * tf.distribute.get_strategy().num_replicas_in_sync)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
         images, categories = data["image"], data["category"]
