@@ -445,3 +445,25 @@ def test_ssim_diversity_is_zero_for_copies_and_grows_with_difference():
     assert metrics.ssim_diversity(others) > 0.5
     with pytest.raises(ValueError, match="k >= 2"):
         metrics.ssim_diversity(image[None])
+
+
+def test_knn_precision_by_hand():
+    neighbours = np.array([[1, 1, 0], [2, 0, 0]])
+    queries = np.array([1, 0])
+    assert metrics.knn_precision(neighbours, queries) == pytest.approx((2 / 3 + 2 / 3) / 2)
+    assert metrics.knn_precision(neighbours, queries, k=1) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="k must be in 1..3"):
+        metrics.knn_precision(neighbours, queries, k=4)
+    with pytest.raises(ValueError, match="query_labels"):
+        metrics.knn_precision(neighbours, queries[:1])
+
+
+def test_chance_knn_precision_is_the_expected_precision_of_random_items():
+    catalogue = np.array([0, 0, 0, 1])
+    queries = np.array([0, 1])
+    assert metrics.chance_knn_precision(catalogue, queries) == pytest.approx(
+        0.5 * 0.75 + 0.5 * 0.25)
+    rng = np.random.default_rng(0)
+    drawn = catalogue[rng.integers(len(catalogue), size=(20000, 2, 3))]
+    simulated = np.mean(drawn == queries[None, :, None])
+    assert simulated == pytest.approx(0.5, abs=0.01)

@@ -514,3 +514,37 @@ def ssim_diversity(images):
     similarity = tf.image.ssim(images[first], images[second], max_val=1.0,
                                filter_size=min(11, images.shape[1]))
     return float(1.0 - np.mean(similarity.numpy()))
+
+
+def knn_precision(neighbour_labels, query_labels, k=None):
+    """Visual KNN's recommendation precision (AGE.md): the share of each query's k nearest
+    catalogue items with the query's class, averaged over queries.
+
+    Args:
+      neighbour_labels: [Q, K'] int classes of each query's neighbours, nearest first.
+      query_labels: [Q] int classes of the queries.
+      k: how many neighbours count (default all K').
+    """
+    neighbours = np.asarray(neighbour_labels)
+    queries = np.asarray(query_labels)
+    if neighbours.ndim != 2 or queries.shape != (len(neighbours),) or not len(queries):
+        raise ValueError(f"neighbour_labels must be [Q, K] and query_labels [Q] with Q >= 1, "
+                         f"got {neighbours.shape} and {queries.shape}")
+    k = neighbours.shape[1] if k is None else k
+    if not 1 <= k <= neighbours.shape[1]:
+        raise ValueError(f"k must be in 1..{neighbours.shape[1]}, got {k}")
+    return float(np.mean(neighbours[:, :k] == queries[:, None]))
+
+
+def chance_knn_precision(catalogue_labels, query_labels):
+    """The expected `knn_precision` of items drawn at random from the catalogue (at any k):
+    Σ_c P(query class c) · P(catalogue class c)."""
+    catalogue, queries = np.asarray(catalogue_labels), np.asarray(query_labels)
+    if not len(catalogue) or not len(queries):
+        raise ValueError("the catalogue and the queries must not be empty")
+    classes = int(max(catalogue.max(), queries.max())) + 1
+    share = lambda labels: np.bincount(labels, minlength=classes) / len(labels)  # noqa: E731
+    return float(share(queries) @ share(catalogue))
+
+
+__all__ += ["knn_precision", "chance_knn_precision"]

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from support.data_paths import HM, SHARED_DATA, needs_shared_data
+from support.data_paths import FASHION_PRODUCTS, HM, needs_shared_data
 from tfgrad.data.categories import (CategorisedPhotos, category_dataset,
                                     load_fashion_product_categories, load_hm_categories,
                                     read_styles)
 from tfgrad.data.images import load_images
 
-FASHION_PRODUCTS = os.path.join(SHARED_DATA, "fashion", "fashion-product-images-small")
 STYLES_HEADER = ("id,gender,masterCategory,subCategory,articleType,baseColour,season,year,"
                  "usage,productDisplayName,has_image")
 needs_fashion_products = pytest.mark.skipif(

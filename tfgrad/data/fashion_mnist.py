@@ -5,25 +5,17 @@ with the background (black) to 32×32 and repeated to three channels."""
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import os
 
 import numpy as np
 
+from tfgrad.data.labelled_images import LabelledImages, LabelledSplits
+
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot")
 _PREFIX = {"train": "train", "test": "t10k"}
 _IMAGES_MAGIC, _LABELS_MAGIC = 2051, 2049
-
-
-@dataclasses.dataclass(frozen=True)
-class LabelledImages:
-    """images: [N, S, S, 3] uint8; labels: [N] int64 class indices; class_names: [C]."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: tuple
 
 
 def _read_idx(path: str, magic: int) -> np.ndarray:
@@ -70,5 +62,13 @@ def load_fashion_mnist(directory: str, split: str = "train", size: int = 32) -> 
     before = (size - images.shape[1]) // 2
     after = size - images.shape[1] - before
     padded = np.pad(images, ((0, 0), (before, after), (before, after)))
-    return LabelledImages(images=np.repeat(padded[..., None], 3, axis=3),
+    return LabelledImages(item_ids=np.array([f"{split}/{index:05d}"
+                                             for index in range(len(labels))]),
+                          images=np.repeat(padded[..., None], 3, axis=3),
                           labels=labels.astype(np.int64), class_names=CLASS_NAMES)
+
+
+def load_fashion_mnist_splits(directory: str, size: int = 32) -> LabelledSplits:
+    """The 60k training photos (the catalogue) and the 10k test photos (the queries)."""
+    return LabelledSplits("fashion_mnist", load_fashion_mnist(directory, "train", size),
+                          load_fashion_mnist(directory, "test", size))
