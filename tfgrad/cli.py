@@ -167,3 +167,44 @@ def guarded(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
             sys.exit(130)
 
     return wrapped
+
+
+def ask_server(server: str, model_name: Optional[str], signature: str, inputs: dict,
+               timeout: float = 600) -> dict:
+    """One Predict call of `signature` on a gRPC server: inputs {alias: (value, tf dtype)} ->
+    {alias: np.ndarray} (strings as bytes). A failed call prints `error: CODE: details` and
+    exits 2."""
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    from tfgrad.serving.client import predict_request, response_arrays
+
+    if not model_name:
+        raise ValueError("--server needs --model_name")
+    with grpc.insecure_channel(server) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        try:
+            response = stub.Predict(predict_request(model_name, signature, inputs),
+                                    timeout=timeout)
+        except grpc.RpcError as error:
+            print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
+            sys.exit(USAGE_ERROR)
+    return response_arrays(response)
+
+
+def ask_export(export_dir: str, signature: str, inputs: dict, missing_hint: str) -> dict:
+    """`signature` of the newest export under `export_dir`, called in process: the same
+    inputs and outputs as `ask_server`; `missing_hint` says how to get an export that has the
+    signature."""
+    import tensorflow as tf
+
+    from tfgrad.export.versioned import load_export
+
+    export = load_export(export_dir)
+    signatures = export.saved_model.signatures
+    if signature not in signatures:
+        raise ValueError(f"{export.path!r} has no {signature} signature (its signatures: "
+                         f"{', '.join(sorted(signatures))}); {missing_hint}")
+    result = signatures[signature](**{alias: tf.constant(value, dtype)
+                                      for alias, (value, dtype) in inputs.items()})
+    return {alias: value.numpy() for alias, value in result.items()}

@@ -9,8 +9,6 @@ or from a server (tfgrad.serve), and draws them:
 
 from __future__ import annotations
 
-import sys
-
 from absl import flags
 
 from tfgrad import cli
@@ -61,39 +59,6 @@ def _inputs(tf):
                       "steps": (FLAGS.steps, tf.int32), "seed": (FLAGS.seed, tf.int64)}
 
 
-def _ask_server(signature: str, inputs: dict) -> dict:
-    import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-    from tfgrad.serving.client import predict_request, response_arrays
-
-    if not FLAGS.model_name:
-        raise ValueError("--server needs --model_name")
-    with grpc.insecure_channel(FLAGS.server) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        try:
-            response = stub.Predict(predict_request(FLAGS.model_name, signature, inputs),
-                                    timeout=600)
-        except grpc.RpcError as error:
-            print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
-            sys.exit(cli.USAGE_ERROR)
-    return response_arrays(response)
-
-
-def _ask_export(signature: str, inputs: dict, tf) -> dict:
-    from tfgrad.export.versioned import load_export
-
-    export = load_export(FLAGS.export_dir)
-    signatures = export.saved_model.signatures
-    if signature not in signatures:
-        raise ValueError(f"{export.path!r} has no {signature} signature (its signatures: "
-                         f"{', '.join(sorted(signatures))}); export an LSGAN trained with "
-                         f"--preference_run=<a DVBPR work dir>")
-    result = signatures[signature](**{alias: tf.constant(value, dtype)
-                                      for alias, (value, dtype) in inputs.items()})
-    return {alias: value.numpy() for alias, value in result.items()}
-
-
 @cli.guarded
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
@@ -106,8 +71,10 @@ def main(argv: list[str]) -> None:
     if bool(FLAGS.export_dir) == bool(FLAGS.server):
         raise ValueError("give one of --export_dir or --server")
     signature, inputs = _inputs(tf)
-    answer = (_ask_server(signature, inputs) if FLAGS.server
-              else _ask_export(signature, inputs, tf))
+    answer = (cli.ask_server(FLAGS.server, FLAGS.model_name, signature, inputs)
+              if FLAGS.server else
+              cli.ask_export(FLAGS.export_dir, signature, inputs,
+                             "export an LSGAN trained with --preference_run=<a DVBPR work dir>"))
     images = np.stack([tf.io.decode_png(png).numpy() for png in answer["images"]])
     labels = (["photo", "inversion", "tailored"] if signature == "tailor"
               else ["best"] + [f"draw {k}" for k in range(1, len(images))])

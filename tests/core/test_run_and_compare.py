@@ -104,5 +104,7 @@ def test_registry_names_every_model_once_and_lists_the_known_ones():
     assert registry.system_of_model("tirg").name == "cgir"
     with pytest.raises(ValueError, match="unknown model 'nosuch'; known: cgir, "):
         registry.system_of_model("nosuch")
-    with pytest.raises(ValueError, match="unknown system 'age'; known: cgir, dvbpr"):
-        registry.system("age")
+    assert registry.system_of_model("autoencoder").name == "age"
+    with pytest.raises(ValueError, match="unknown system 'adde'; known: cgir, dvbpr, lsgan, "
+                                         "age"):
+        registry.system("adde")

@@ -29,6 +29,7 @@ from tfgrad.models.lsgan import ConditionalDiscriminator, ConditionalGenerator, 
 from tfgrad.models.product_type_cnn import ProductTypeCNN
 from tfgrad.models.rankers import PopRank, RandomRanker, VisRank, _FixedVectors
 from tfgrad.models.sparse_attributes import SparseAttributeEncoder
+from tfgrad.models.supervised_encoder import SupervisedEncoder
 from tfgrad.models.tirg import TIRG, GatedResidualComposer
 from tfgrad.models.tower_baseline import TowerBaseline
 from tfgrad.models.towers import ItemInteractionTower, WordAttributeTower
@@ -197,6 +198,9 @@ CASES = {
                           generator_steps=1, seed=3),
             lambda model, d: {"codes": model.encode(d.images),
                               "images": model.decode(random_codes(3, DIM, 0))}, None),
+    "SupervisedEncoder": (lambda d: SupervisedEncoder(4, DIM, IMAGE_SIZE, width=0.0625, seed=4),
+                          lambda model, d: {"logits": model(d.images),
+                                            "codes": model.encode(d.images)}, None),
 }
 
 
