@@ -4,11 +4,15 @@ process or from a server (tfgrad.serve), printed and drawn:
   python -m tfgrad.similar --export_dir=exports/age_fashion_mnist --image=photo.jpg --k=5
   python -m tfgrad.similar --export_dir=exports/age_fashion_mnist --item=train/00042
   python -m tfgrad.similar --server=localhost:8500 --model_name=age_fashion_mnist --image=…
+  python -m tfgrad.similar --export_dir=exports/age_hm --embed_photos=<photo folder> \
+      --features_out=age_codes.npy      # + age_codes.ids.txt: DVBPR's visual features
 
 A photo of another size than the model's is resized with padding to it (the export does it).
 """
 
 from __future__ import annotations
+
+import os
 
 from absl import flags
 
@@ -26,6 +30,35 @@ def define_flags() -> None:
                         "own answer).")
     flags.DEFINE_integer("k", 5, "How many look-alikes.")
     flags.DEFINE_string("out", "similar.png", "Where to draw the query and its look-alikes.")
+    flags.DEFINE_string("embed_photos", None, "Instead of a query: embed every photo in this "
+                        "folder (H&M, class-folder or id-folder layout) into --features_out.")
+    flags.DEFINE_string("features_out", "codes.npy", "With --embed_photos: the [photos, d] "
+                        "codes (.npy) and, beside it, <name>.ids.txt with each row's item id "
+                        "(what DVBPR's --visual_features_path and --visual_feature_ids_path "
+                        "read).")
+
+
+def _embed_folder(ask) -> None:
+    import numpy as np
+
+    from tfgrad.data.images import find_images
+
+    folder = find_images(FLAGS.embed_photos)
+    ids = sorted(folder.paths)
+    codes = []
+    for start in range(0, len(ids), 256):
+        photos = []
+        for item in ids[start:start + 256]:
+            with open(folder.paths[item], "rb") as f:
+                photos.append(f.read())
+        codes.append(ask("embed", {"images": (photos, None)})["codes"])
+    codes = np.concatenate(codes).astype(np.float32)
+    ids_path = os.path.splitext(FLAGS.features_out)[0] + ".ids.txt"
+    np.save(FLAGS.features_out, codes)
+    with open(ids_path, "w") as f:
+        f.write("\n".join(ids) + "\n")
+    print(f"embedded {len(ids)} photos of {FLAGS.embed_photos}: {FLAGS.features_out} "
+          f"{codes.shape}, ids in {ids_path}")
 
 
 def _query_inputs(tf) -> dict:
@@ -53,13 +86,17 @@ def main(argv: list[str]) -> None:
 
     if bool(FLAGS.export_dir) == bool(FLAGS.server):
         raise ValueError("give one of --export_dir or --server")
-    inputs = _query_inputs(tf)
     hint = "export a run of the age system (python -m tfgrad.train --model=age …)"
 
     def ask(signature: str, given: dict) -> dict:
+        given = {alias: (value, dtype or tf.string) for alias, (value, dtype) in given.items()}
         return (cli.ask_server(FLAGS.server, FLAGS.model_name, signature, given)
                 if FLAGS.server else cli.ask_export(FLAGS.export_dir, signature, given, hint))
 
+    if FLAGS.embed_photos:
+        _embed_folder(ask)
+        return
+    inputs = _query_inputs(tf)
     answer = ask("similar", inputs)
     # The query as the model saw it: its reconstruction's first image when there is a
     # generator, else the given photo.

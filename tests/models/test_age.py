@@ -165,6 +165,7 @@ def test_fit_trains_under_each_strategy(strategy, adversarial):
                         steps_per_epoch=2, verbose=0).history
     assert np.isfinite(history["encoder_loss"]).all()
     assert np.isfinite(history["reconstruction_x"]).all()
+    assert ("generator_loss" in history) == adversarial
 
 
 def test_latents_are_fresh_each_draw_and_distinct_per_replica():

@@ -211,3 +211,28 @@ def test_the_compared_models_train_and_export(tmp_path, kind):
     assert ("reconstruct" in signatures) == (kind == "autoencoder")
     if kind == "supervised":
         assert not os.path.exists(os.path.join(config.work_dir, age.SAMPLES_PNG))
+
+
+def test_embedded_photos_are_the_models_codes_and_dvbprs_visual_features(finished, tmp_path):
+    from support.cli_helpers import run_module
+    from tfgrad.systems.dvbpr import read_visual_features
+
+    config, result = finished
+    data = age.SYSTEM.prepare(config, ("age",))
+    model = run.load_trained(age.SYSTEM, config, data)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for row in range(5):
+        tf.io.write_file(str(folder / f"item{row}.png"),
+                         tf.io.encode_png(data.queries.images[row]))
+    out = tmp_path / "codes.npy"
+    answer = run_module("tfgrad.similar", f"--export_dir={result.export_path}",
+                        f"--embed_photos={folder}", f"--features_out={out}")
+    assert answer.returncode == 0, answer.stderr
+    ids = np.array([f"item{row}" for row in (4, 0, 2)])
+    codes = read_visual_features(str(out), ids, str(tmp_path / "codes.ids.txt"))
+    np.testing.assert_allclose(codes, age.encode(model, data.queries.images[[4, 0, 2]]),
+                               atol=1e-5)
+    bad = run_module("tfgrad.similar", f"--export_dir={result.export_path}",
+                     f"--embed_photos={tmp_path / 'none'}")
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

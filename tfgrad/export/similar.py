@@ -9,6 +9,8 @@ An export (`tfgrad.export.versioned`) holds, over e (and g) and the catalogue's 
                exactly in its `_stock` twin, as every tfgrad export;
   reconstruct  image bytes or item id → PNG bytes of the photo as the model sees it and of
                g(e(x));
+  embed        [B] image bytes → [B, d] codes (the features other systems read, e.g. DVBPR's
+               --visual_features_path through `tfgrad.similar --embed_photos`);
   sample       count, seed → PNG bytes of g(z) for latents z uniform on the sphere.
 Bad input fails with InvalidArgumentError naming it (the server's INVALID_ARGUMENT).
 """
@@ -27,11 +29,14 @@ from tfgrad.retrieval.index import ScannSettings, build_index
 SIMILAR_SIGNATURE = "similar"
 RECONSTRUCT_SIGNATURE = "reconstruct"
 SAMPLE_SIGNATURE = "sample"
+EMBED_SIGNATURE = "embed"
 MAX_K = 1000
+MAX_PHOTOS = 1024
 
 _PHOTO_INPUTS = [tf.TensorSpec([], tf.string, name="item_id"),
                  tf.TensorSpec([], tf.string, name="image")]
 _SIMILAR_INPUTS = _PHOTO_INPUTS + [tf.TensorSpec([], tf.int32, name="k")]
+_EMBED_INPUTS = [tf.TensorSpec([None], tf.string, name="images")]
 _SAMPLE_INPUTS = [tf.TensorSpec([], tf.int32, name="count"),
                   tf.TensorSpec([], tf.int64, name="seed")]
 
@@ -69,6 +74,7 @@ class SimilarServingModule(tf.Module):
         self.generative = generative
         self._items_table = items
         self.similar = tf.function(self._similar, input_signature=_SIMILAR_INPUTS)
+        self.embed = tf.function(self._embed, input_signature=_EMBED_INPUTS)
         if generative:
             self.reconstruct = tf.function(self._reconstruct, input_signature=_PHOTO_INPUTS)
             self.sample = tf.function(self._sample, input_signature=_SAMPLE_INPUTS)
@@ -77,7 +83,8 @@ class SimilarServingModule(tf.Module):
         return self._items_table
 
     def signatures(self) -> dict:
-        signatures = {SIMILAR_SIGNATURE: self.similar, "serving_default": self.similar}
+        signatures = {SIMILAR_SIGNATURE: self.similar, EMBED_SIGNATURE: self.embed,
+                      "serving_default": self.similar}
         if self.generative:
             signatures.update({RECONSTRUCT_SIGNATURE: self.reconstruct,
                                SAMPLE_SIGNATURE: self.sample})
@@ -112,6 +119,16 @@ class SimilarServingModule(tf.Module):
         return {"item_ids": tf.gather(self.item_ids, found),
                 "distances": tf.sqrt(tf.maximum(2.0 - 2.0 * scores, 0.0)),
                 "images": tf.gather(self.item_photos, found)}
+
+    def _embed(self, images):
+        count = tf.size(images)
+        count_check = check_input((count >= 1) & (count <= MAX_PHOTOS),
+                                  f"give 1..{MAX_PHOTOS} images, got", count)
+        with tf.control_dependencies([count_check]):
+            photos = tf.map_fn(lambda encoded: decode_photo_bytes(encoded, self.image_size),
+                               images, fn_output_signature=tf.uint8)
+            codes = self.model.encode(normalize_images(photos))
+        return {"codes": tf.cast(codes, tf.float32)}
 
     def _reconstruct(self, item_id, image):
         photo, code, _ = self._photo(item_id, image)

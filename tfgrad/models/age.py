@@ -190,6 +190,7 @@ class AGE(AlternatingModel):
 
     TRACKED = ("encoder_loss", "generator_loss", "kl_real", "kl_fake", "reconstruction_x",
                "reconstruction_z", "code_mean", "code_std")
+    AUTOENCODER_TRACKED = ("encoder_loss", "reconstruction_x", "code_mean", "code_std")
 
     def __init__(self, latent_dim: int = 128, image_size: int = 32, width: float = 1.0,
                  latent_weight: float = 1000.0, reconstruction_weight: float = 10.0,
@@ -204,6 +205,10 @@ class AGE(AlternatingModel):
         self.reconstruction_weight = reconstruction_weight
         self.generator_steps = generator_steps
         self.adversarial = adversarial
+        if not adversarial:
+            # The autoencoder has no generator objective or KL terms to report.
+            self.trackers = {name: tracker for name, tracker in self.trackers.items()
+                             if name in self.AUTOENCODER_TRACKED}
         self.seed = seed
         self.encoder = AGEEncoder(latent_dim, image_size, width, seed, name="encoder")
         self.generator = AGEGenerator(latent_dim, image_size, width, seed + 100,
