@@ -81,6 +81,26 @@ class TripleTrainConfig(TrainConfig):
 
 
 @dataclasses.dataclass(frozen=True)
+class AlternatingTrainConfig(TrainConfig):
+    """The training loop of two networks updated in turn (a GAN's D and G, AGE's e and g):
+    Adam(learning_rate, β1) for each.
+
+    Attributes:
+      learning_rate: Adam learning rate of both networks.
+      beta_1: Adam β1 of both networks (DCGAN's 0.5).
+      batch_size: Photos per step.
+    """
+
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    batch_size: int = 64
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive(self, "batch_size")
+
+
+@dataclasses.dataclass(frozen=True)
 class SystemConfig:
     """What every system's config starts with. Subclasses add `dataset`, their data sections,
     `model` (a dataclass with `kind`, the model's registry name), `train` (a `TrainConfig`)

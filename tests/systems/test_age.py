@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from support.data_paths import FASHION_MNIST, needs_shared_data
+from tfgrad.config import AlternatingTrainConfig
 from tfgrad.core import run
 from tfgrad.export.versioned import load_export
 from tfgrad.retrieval.knn import nearest_neighbours
@@ -26,7 +27,7 @@ def tiny_config(tmp_path, kind="age", steps=20):
         name=f"tiny_{kind}", work_dir=str(tmp_path / kind), export_dir=str(tmp_path / "exports"),
         data=age.AGEDataConfig(fashion_mnist_dir=FASHION_MNIST, max_catalogue=400),
         model=age.AGEModelConfig(kind=kind, latent_dim=16, age_width=0.0625),
-        train=age.AGETrainConfig(steps=steps, checkpoint_every=10, eval_every=10,
+        train=AlternatingTrainConfig(steps=steps, checkpoint_every=10, eval_every=10,
                                  batch_size=16, strategy="one_device"),
         eval=age.AGEEvalConfig(queries=100, pca_dims=16, probe_steps=50, grid_samples=4))
 

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from support.data_paths import HM, needs_shared_data
+from tfgrad.config import AlternatingTrainConfig
 from tfgrad.core import run
 from tfgrad.export.versioned import load_export
 from tfgrad.systems import lsgan
@@ -22,7 +23,7 @@ def tiny_config(tmp_path, steps=20):
         name="tiny_gan", work_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "exports"),
         data=lsgan.GANDataConfig(hm_dir=HM, top_categories=3),
         model=lsgan.GANModelConfig(noise_dim=16, image_size=16, gan_width=0.0625),
-        train=lsgan.GANTrainConfig(steps=steps, checkpoint_every=10, eval_every=10,
+        train=AlternatingTrainConfig(steps=steps, checkpoint_every=10, eval_every=10,
                                    batch_size=16, strategy="one_device"),
         eval=lsgan.GANEvalConfig(grid_samples=4, quality_samples=32, classifier_steps=20))
 

@@ -20,7 +20,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfgrad import features, metrics, plots
-from tfgrad.config import SystemConfig, TrainConfig, check_positive, option
+from tfgrad.config import AlternatingTrainConfig, SystemConfig, check_positive, option
 from tfgrad.core.run import EVALUATION_LOGS
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, Spaces, System, Table
 from tfgrad.data.images import normalize_images
@@ -107,25 +107,6 @@ class AGEModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class AGETrainConfig(TrainConfig):
-    """AGE's training loop: Adam(learning_rate, β1) for e and g.
-
-    Attributes:
-      learning_rate: Adam learning rate of both networks (the authors' 2e-4).
-      beta_1: Adam β1 (DCGAN's 0.5).
-      batch_size: Photos per step.
-    """
-
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    batch_size: int = 64
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_positive(self, "batch_size")
-
-
-@dataclasses.dataclass(frozen=True)
 class AGEEvalConfig:
     """What the KNN tables measure.
 
@@ -165,7 +146,7 @@ class AGEConfig(SystemConfig):
     dataset: str = option("fashion_mnist", choices=DATASETS)
     data: AGEDataConfig = AGEDataConfig()
     model: AGEModelConfig = AGEModelConfig()
-    train: AGETrainConfig = AGETrainConfig()
+    train: AlternatingTrainConfig = AlternatingTrainConfig()
     eval: AGEEvalConfig = AGEEvalConfig()
 
     def __post_init__(self):

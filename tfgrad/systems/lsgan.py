@@ -22,7 +22,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfgrad import metrics, plots, preference, trainer
-from tfgrad.config import SystemConfig, TrainConfig, check_positive, option
+from tfgrad.config import AlternatingTrainConfig, SystemConfig, check_positive, option
 from tfgrad.core import run
 from tfgrad.core.run import EVALUATION_LOGS
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, System, Table
@@ -82,26 +82,6 @@ class GANModelConfig:
         check_positive(self, "noise_dim", "gan_width")
         if self.image_size < 16 or self.image_size & (self.image_size - 1):
             raise ValueError(f"image_size must be a power of two >= 16, got {self.image_size}")
-
-
-@dataclasses.dataclass(frozen=True)
-class GANTrainConfig(TrainConfig):
-    """The GAN's training loop: Adam(learning_rate, β1) for D and for G, one D step then one
-    G step per batch.
-
-    Attributes:
-      learning_rate: Adam learning rate of D and G.
-      beta_1: Adam β1 of D and G (DCGAN's 0.5).
-      batch_size: Photos per step.
-    """
-
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    batch_size: int = 64
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_positive(self, "batch_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +152,7 @@ class LSGANConfig(SystemConfig):
     dataset: str = option("hm", choices=DATASETS)
     data: GANDataConfig = GANDataConfig()
     model: GANModelConfig = GANModelConfig()
-    train: GANTrainConfig = GANTrainConfig()
+    train: AlternatingTrainConfig = AlternatingTrainConfig()
     design: DesignConfig = DesignConfig()
     eval: GANEvalConfig = GANEvalConfig()
 
