@@ -70,6 +70,8 @@ def _evaluate_work_dir() -> None:
                           cache_dir=os.path.join(config.work_dir, "cache"))
     model = run.load_trained(system, config, data)
     evaluation = run.evaluate_run(system, model, config, data)
+    # Pictures of the evaluation asked for (other evaluation settings redraw them).
+    run.write_files(evaluation, config.work_dir)
     summary = run.summarize(evaluation)
     for table in evaluation.tables.values():
         print(f"\n{table.heading}:\n")

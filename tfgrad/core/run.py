@@ -185,9 +185,7 @@ def run(system: System, config, callbacks: Sequence[keras.callbacks.Callback] = 
     evaluation = evaluate_run(system, model, config, data)
     log_evaluation(evaluation, tf.summary.create_file_writer(
         os.path.join(config.work_dir, EVALUATION_LOGS)), config.train.steps)
-    for file_name, png in evaluation.files.items():
-        with open(os.path.join(config.work_dir, file_name), "wb") as f:
-            f.write(png)
+    write_files(evaluation, config.work_dir)
     summary = summarize(evaluation)
     with open(os.path.join(config.work_dir, METRICS_FILE), "w") as f:
         json.dump({"metrics": summary[evaluation.main], "tables": summary,
@@ -196,6 +194,13 @@ def run(system: System, config, callbacks: Sequence[keras.callbacks.Callback] = 
     export_path = system.export(model, config, data) if export else None
     return RunResult(evaluation=evaluation, export_path=export_path, train_seconds=seconds,
                      selected=selected)
+
+
+def write_files(evaluation: Evaluation, work_dir: str) -> None:
+    """The evaluation's files (pictures) into the work dir."""
+    for file_name, content in evaluation.files.items():
+        with open(os.path.join(work_dir, file_name), "wb") as f:
+            f.write(content)
 
 
 def _json_default(value):

@@ -253,6 +253,10 @@ def _neighbours(catalogue_features, query_features, k, index):
     return nearest_neighbours(catalogue_features, query_features, k, index=index)
 
 
+def _normalised_with_labels(images, labels):
+    return normalize_images(images), labels
+
+
 class AGEMonitor(Monitor):
     """Every eval_every steps (generative models): samples from the run's fixed latents,
     reconstructions of fixed query photos, and the per-dimension mean and standard deviation
@@ -389,10 +393,8 @@ class AGESystem(System):
             (catalogue.images, catalogue.labels) if supervised else catalogue.images)
         dataset = dataset.shuffle(len(catalogue), seed=config.train.seed).repeat().batch(
             config.train.batch_size, drop_remainder=True)
-        normalise = ((lambda images, labels: (normalize_images(images), labels)) if supervised
-                     else normalize_images)
-        return dataset.map(normalise, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-            tf.data.AUTOTUNE)
+        return dataset.map(_normalised_with_labels if supervised else normalize_images,
+                           num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     def monitor(self, config: AGEConfig, data: AGEData) -> Monitor:
         return AGEMonitor(config, data) if config.model.kind in GENERATIVE else Monitor()
