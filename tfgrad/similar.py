@@ -40,6 +40,7 @@ def define_flags() -> None:
 
 def _embed_folder(ask) -> None:
     import numpy as np
+    import tensorflow as tf
 
     from tfgrad.data.images import find_images
 
@@ -51,7 +52,7 @@ def _embed_folder(ask) -> None:
         for item in ids[start:start + 256]:
             with open(folder.paths[item], "rb") as f:
                 photos.append(f.read())
-        codes.append(ask("embed", {"images": (photos, None)})["codes"])
+        codes.append(ask("embed", {"images": (photos, tf.string)})["codes"])
     codes = np.concatenate(codes).astype(np.float32)
     ids_path = os.path.splitext(FLAGS.features_out)[0] + ".ids.txt"
     np.save(FLAGS.features_out, codes)
@@ -89,7 +90,6 @@ def main(argv: list[str]) -> None:
     hint = "export a run of the age system (python -m tfgrad.train --model=age …)"
 
     def ask(signature: str, given: dict) -> dict:
-        given = {alias: (value, dtype or tf.string) for alias, (value, dtype) in given.items()}
         return (cli.ask_server(FLAGS.server, FLAGS.model_name, signature, given)
                 if FLAGS.server else cli.ask_export(FLAGS.export_dir, signature, given, hint))
 

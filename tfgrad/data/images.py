@@ -88,6 +88,12 @@ def normalize_images(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
+def to_uint8(images) -> np.ndarray:
+    """Images in [−1, 1] (a generator's) -> uint8 pixels, the inverse of `normalize_images`."""
+    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(
+        np.uint8)
+
+
 def image_dataset(paths: Sequence[str], image_size: int, batch_size: int = 256,
                   cache_path: Optional[str] = None) -> tf.data.Dataset:
     """Batches of decoded [b, S, S, 3] uint8 photos in `paths` order.

@@ -90,8 +90,8 @@ class SimilarServingModule(tf.Module):
                                SAMPLE_SIGNATURE: self.sample})
         return signatures
 
-    def _photo(self, item_id, image):
-        """(the query's [S, S, 3] photo in [−1, 1], its code [d], its catalogue row or -1)."""
+    def _query(self, item_id, image):
+        """(the query's photo bytes, its catalogue row or -1) — given bytes win over the id."""
         item = self.item_lookup.lookup(item_id)
         given_photo = tf.strings.length(image) > 0
         known = check_input((item >= 0) | given_photo,
@@ -99,17 +99,21 @@ class SimilarServingModule(tf.Module):
         with tf.control_dependencies([known]):
             photo_bytes = tf.where(given_photo, image,
                                    tf.gather(self.item_photos, tf.maximum(item, 0)))
-            photo = normalize_images(decode_photo_bytes(photo_bytes, self.image_size))
-            # A catalogue item's code is the stored one: the same the catalogue was searched by.
-            code = tf.cond(given_photo, lambda: self.model.encode(photo[None])[0],
-                           lambda: tf.gather(self.item_codes, tf.maximum(item, 0)))
-        return photo, code, tf.where(given_photo, -1, item)
+        return photo_bytes, tf.where(given_photo, -1, item)
+
+    def _decoded(self, photo_bytes):
+        """[S, S, 3] in [−1, 1]: the photo at the model's size (resized with padding)."""
+        return normalize_images(decode_photo_bytes(photo_bytes, self.image_size))
 
     def _similar(self, item_id, image, k):
         k_check = check_input((k >= 1) & (k <= min(MAX_K, self.num_items - 1)),
                               f"k must be in 1..{min(MAX_K, self.num_items - 1)}, got", k)
         with tf.control_dependencies([k_check]):
-            _, code, row = self._photo(item_id, image)
+            photo_bytes, row = self._query(item_id, image)
+            # A catalogue item's code is the stored one, the same the catalogue was searched
+            # by; only a given photo is decoded and encoded.
+            code = tf.cond(row >= 0, lambda: tf.gather(self.item_codes, tf.maximum(row, 0)),
+                           lambda: self.model.encode(self._decoded(photo_bytes)[None])[0])
             scores, found = self.index.search(code[None], k + 1)
             # Drop the query item itself (an id query), else the last of the k + 1.
             keep = found[0] != row
@@ -125,14 +129,13 @@ class SimilarServingModule(tf.Module):
         count_check = check_input((count >= 1) & (count <= MAX_PHOTOS),
                                   f"give 1..{MAX_PHOTOS} images, got", count)
         with tf.control_dependencies([count_check]):
-            photos = tf.map_fn(lambda encoded: decode_photo_bytes(encoded, self.image_size),
-                               images, fn_output_signature=tf.uint8)
-            codes = self.model.encode(normalize_images(photos))
+            photos = tf.map_fn(self._decoded, images, fn_output_signature=tf.float32)
+            codes = self.model.encode(photos)
         return {"codes": tf.cast(codes, tf.float32)}
 
     def _reconstruct(self, item_id, image):
-        photo, code, _ = self._photo(item_id, image)
-        rebuilt = tf.cast(self.model.decode(code[None])[0], tf.float32)
+        photo = self._decoded(self._query(item_id, image)[0])
+        rebuilt = tf.cast(self.model.decode(self.model.encode(photo[None]))[0], tf.float32)
         return {"images": png_images(tf.stack([photo, rebuilt]))}
 
     def _sample(self, count, seed):

@@ -23,8 +23,9 @@ from tfgrad import features, metrics, plots
 from tfgrad.config import AlternatingTrainConfig, SystemConfig, check_positive, option
 from tfgrad.core.run import EVALUATION_LOGS
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, Spaces, System, Table
-from tfgrad.data.images import normalize_images
+from tfgrad.data.images import normalize_images, to_uint8
 from tfgrad.data.labelled_images import LabelledImages, LabelledSplits
+from tfgrad.retrieval.knn import nearest_neighbours
 from tfgrad.spaces import ItemSpace
 
 MODELS = {
@@ -210,11 +211,6 @@ def encode(model, images_uint8: np.ndarray, batch_size: int = 512) -> np.ndarray
         .numpy() for start in range(0, len(images_uint8), batch_size)])
 
 
-def to_uint8(images) -> np.ndarray:
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(
-        np.uint8)
-
-
 def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
     """[steps, d] points on the great circle from unit `start` to unit `end`."""
     angle = np.arccos(np.clip(float(start @ end), -1.0, 1.0))
@@ -237,7 +233,7 @@ def knn_row(catalogue_features: np.ndarray, query_features: np.ndarray, data: AG
     """({precision@k…, probe_train, probe_test}, the queries' neighbour rows [Q, max k]) of
     one kind of features."""
     ks = config.eval.ks
-    rows, _ = _neighbours(catalogue_features, query_features, max(ks), index)
+    rows, _ = nearest_neighbours(catalogue_features, query_features, max(ks), index)
     neighbour_labels = data.catalogue.labels[rows]
     row = {f"precision@{k}": metrics.knn_precision(neighbour_labels, data.queries.labels, k)
            for k in ks}
@@ -245,12 +241,6 @@ def knn_row(catalogue_features: np.ndarray, query_features: np.ndarray, data: AG
         catalogue_features, data.catalogue.labels, query_features, data.queries.labels,
         len(data.splits.class_names), steps=config.eval.probe_steps, seed=config.train.seed)
     return row, rows
-
-
-def _neighbours(catalogue_features, query_features, k, index):
-    from tfgrad.retrieval.knn import nearest_neighbours
-
-    return nearest_neighbours(catalogue_features, query_features, k, index=index)
 
 
 def _normalised_with_labels(images, labels):
@@ -421,7 +411,7 @@ class AGESystem(System):
         files = {}
         if pictures:
             pictured = data.queries.images[:PICTURED_QUERIES]
-            pixel_rows, _ = _neighbours(features.pixel_features(data.catalogue.images),
+            pixel_rows, _ = nearest_neighbours(features.pixel_features(data.catalogue.images),
                                         features.pixel_features(pictured), 3, index)
             files[SIMILAR_PNG] = similar_png(data, found, pixel_rows, name)
             if config.model.kind in GENERATIVE:

@@ -28,7 +28,7 @@ from tfgrad.core.run import EVALUATION_LOGS
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, System, Table
 from tfgrad.data.categories import (CategorisedPhotos, category_dataset,
                                     load_fashion_product_categories, load_hm_categories)
-from tfgrad.data.images import load_images, normalize_images
+from tfgrad.data.images import load_images, normalize_images, to_uint8
 
 MODELS = {"lsgan": ModelSpec("LSGAN", "conditional least-squares GAN, 64×64 RGB (DVBPR.md)")}
 DATASETS = ("hm", "fashion_products")
@@ -208,12 +208,6 @@ def load_photos(config: LSGANConfig) -> CategorisedPhotos:
         return load_hm_categories(data.hm_dir, data.images_dir, column, top, data.min_photos)
     return load_fashion_product_categories(data.fashion_dir, column, top, data.min_photos,
                                            data.images_dir)
-
-
-def to_uint8(images) -> np.ndarray:
-    """Images in [−1, 1] -> uint8 pixels."""
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(
-        np.uint8)
 
 
 def sample_grid(model, data: GANData) -> bytes:
