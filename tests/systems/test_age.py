@@ -42,7 +42,8 @@ def test_run_measures_knn_beside_pixels_pca_and_chance(finished):
     config, result = finished
     table = result.main_table
     assert list(table.rows) == ["AGE", "raw pixels", "PCA-16", "random items"]
-    assert table.columns == ("precision@3", "precision@10", "probe_train", "probe_test")
+    assert table.columns == ("precision@3", "precision@10", "val_precision@3", "probe_train",
+                             "probe_test")
     for row in table.rows.values():
         assert all(0.0 <= value <= 1.0 for value in row.values())
     # Fashion-MNIST's test classes are balanced: random items score 1/10 at every K.
@@ -55,6 +56,22 @@ def test_run_measures_knn_beside_pixels_pca_and_chance(finished):
             assert f.read()[:8] == b"\x89PNG\r\n\x1a\n", picture
     with open(os.path.join(config.work_dir, run.METRICS_FILE)) as f:
         assert json.load(f)["classes"][0] == "T-shirt/top"
+
+
+def test_validation_queries_are_catalogue_photos_left_out_of_their_own_answer(finished):
+    config, result = finished
+    data = age.SYSTEM.prepare(config, ("age",))
+    assert len(data.validation) == min(config.eval.validation_queries, len(data.catalogue))
+    pixels = data.catalogue.images.reshape(len(data.catalogue), -1).astype(np.float64) / 127.5
+    queries = pixels[data.validation]
+    squared = ((queries ** 2).sum(1)[:, None] - 2 * queries @ pixels.T
+               + (pixels ** 2).sum(1)[None])
+    squared[np.arange(len(queries)), data.validation] = np.inf
+    nearest = np.argsort(squared, axis=1, kind="stable")[:, :3]
+    labels = data.catalogue.labels
+    expected = np.mean(labels[nearest] == labels[data.validation][:, None])
+    assert result.main_table.rows["raw pixels"]["val_precision@3"] == pytest.approx(
+        expected, abs=0.01)
 
 
 def test_training_logs_both_objectives_and_the_codes_statistics(finished):

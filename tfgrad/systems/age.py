@@ -5,7 +5,9 @@ catalogue items by distance between codes → KNN precision (share with the quer
 a linear probe, beside raw pixels, PCA of the pixels and random items.
 
 The catalogue is the dataset's training split, the queries a seeded sample of its test split
-(the seed's "validation"); nothing is chosen on the queries.
+(the seed's "validation"); nothing is chosen on the queries. Settings are chosen on
+`val_precision@k`: a seeded sample of catalogue photos as queries, each left out of its own
+answer — the live case (a shopper looking at a catalogue item), and no test photo enters it.
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ class AGEEvalConfig:
     Attributes:
       ks: K of the KNN precision columns (the seed's 3, and 10).
       queries: Query photos, a seeded sample of the test split (0: all).
+      validation_queries: Catalogue photos that are the validation queries (the selection
+        column val_precision@k, k the first of ks), each left out of its own answer.
       pca_dims: Dimensions of the PCA baseline.
       probe_steps: Adam steps of each linear probe.
       index: Search index of the KNN: exact (brute_force) or scann.
@@ -122,6 +126,7 @@ class AGEEvalConfig:
 
     ks: tuple[int, ...] = (3, 10)
     queries: int = 2000
+    validation_queries: int = 1000
     pca_dims: int = 128
     probe_steps: int = 2000
     index: str = option("brute_force", choices=INDEXES)
@@ -130,7 +135,7 @@ class AGEEvalConfig:
     def __post_init__(self):
         if not self.ks or min(self.ks) < 1:
             raise ValueError(f"ks must be positive, got {self.ks}")
-        check_positive(self, "pca_dims", "probe_steps", "grid_samples")
+        check_positive(self, "pca_dims", "probe_steps", "grid_samples", "validation_queries")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,12 +174,14 @@ class AGEData:
       splits: the labelled catalogue (`train`) and all test photos.
       catalogue: the searched photos (`splits.train`, or a sample of it).
       queries: the query photos (a seeded sample of `splits.test`).
+      validation: [V] catalogue rows that are the validation queries.
       fixed_latents: [grid_samples, d] the latents of every sample grid.
     """
 
     splits: LabelledSplits
     catalogue: LabelledImages
     queries: LabelledImages
+    validation: np.ndarray
     fixed_latents: np.ndarray
 
 
@@ -224,19 +231,29 @@ def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
 KNN_COLUMNS_SUFFIX = ("probe_train", "probe_test")
 
 
+def validation_column(ks: Sequence[int]) -> str:
+    return f"val_precision@{ks[0]}"
+
+
 def knn_columns(ks: Sequence[int]) -> tuple[str, ...]:
-    return tuple(f"precision@{k}" for k in ks) + KNN_COLUMNS_SUFFIX
+    return (tuple(f"precision@{k}" for k in ks) + (validation_column(ks),)
+            + KNN_COLUMNS_SUFFIX)
 
 
 def knn_row(catalogue_features: np.ndarray, query_features: np.ndarray, data: AGEData,
             config: AGEConfig, index: str) -> tuple[dict, np.ndarray]:
-    """({precision@k…, probe_train, probe_test}, the queries' neighbour rows [Q, max k]) of
-    one kind of features."""
+    """({precision@k…, val_precision@k, probe_train, probe_test}, the queries' neighbour rows
+    [Q, max k]) of one kind of features."""
     ks = config.eval.ks
+    labels = data.catalogue.labels
     rows, _ = nearest_neighbours(catalogue_features, query_features, max(ks), index)
-    neighbour_labels = data.catalogue.labels[rows]
-    row = {f"precision@{k}": metrics.knn_precision(neighbour_labels, data.queries.labels, k)
+    row = {f"precision@{k}": metrics.knn_precision(labels[rows], data.queries.labels, k)
            for k in ks}
+    validation_rows, _ = nearest_neighbours(catalogue_features,
+                                            catalogue_features[data.validation], ks[0], index,
+                                            exclude=data.validation)
+    row[validation_column(ks)] = metrics.knn_precision(labels[validation_rows],
+                                                       labels[data.validation], ks[0])
     row["probe_train"], row["probe_test"] = features.linear_probe(
         catalogue_features, data.catalogue.labels, query_features, data.queries.labels,
         len(data.splits.class_names), steps=config.eval.probe_steps, seed=config.train.seed)
@@ -335,9 +352,12 @@ class AGESystem(System):
 
         splits = load_splits(config, cache_dir)
         seed = config.train.seed
+        catalogue = _sample(splits.train, config.data.max_catalogue, seed + 1)
+        validation = np.sort(np.random.default_rng(seed + 3).choice(
+            len(catalogue), min(config.eval.validation_queries, len(catalogue)), replace=False))
         return AGEData(
-            splits=splits, catalogue=_sample(splits.train, config.data.max_catalogue, seed + 1),
-            queries=_sample(splits.test, config.eval.queries, seed + 2),
+            splits=splits, catalogue=catalogue,
+            queries=_sample(splits.test, config.eval.queries, seed + 2), validation=validation,
             fixed_latents=random_codes(config.eval.grid_samples, config.model.latent_dim,
                                        seed).numpy())
 
@@ -436,6 +456,8 @@ class AGESystem(System):
         chance = metrics.chance_knn_precision(data.catalogue.labels, data.queries.labels)
         majority = np.argmax(np.bincount(data.catalogue.labels))
         rows[CHANCE] = {**{f"precision@{k}": chance for k in config.eval.ks},
+                        validation_column(config.eval.ks): metrics.chance_knn_precision(
+                            data.catalogue.labels, data.catalogue.labels[data.validation]),
                         "probe_train": float(np.mean(data.catalogue.labels == majority)),
                         "probe_test": float(np.mean(data.queries.labels == majority))}
         return self._evaluation(rows, PIXELS, config, data, {}, {})
