@@ -13,7 +13,7 @@ import tensorflow as tf
 from support.data_paths import HM, needs_shared_data
 from support.photo_catalogue import write_photo_shop
 from tfgrad.config import TripleTrainConfig
-from tfgrad.core import compare, run
+from tfgrad.core import compare, run, selection
 from tfgrad.distribute import get_strategy
 from tfgrad.export.recommend import RecommenderServingModule
 from tfgrad.spaces import ItemSpace, UserSpace
@@ -88,7 +88,7 @@ def test_training_selects_the_best_validation_step_and_resumes(shop, tmp_path):
     config = _config(tmp_path, data=data, kind="bprmf", steps=300)
     prepared = dvbpr.prepare_purchases(config, ("bprmf",))
     model, _, selected = run.train(dvbpr.SYSTEM, config, prepared)
-    with open(tmp_path / dvbpr.BEST_FILE) as f:
+    with open(tmp_path / selection.BEST_FILE) as f:
         assert json.load(f) == selected
     assert selected["step"] in (100, 200, 300)
     best = dvbpr.evaluate_recommender(model, prepared)["val_auc"]

@@ -1,31 +1,16 @@
 """What models trained by alternating updates of two networks share (the conditional LSGAN's D
-and G, AGE's encoder and generator): a fresh random seed per step and per replica, losses
-reduced over the global batch, and trackers that report batch means under any strategy."""
+and G, AGE's encoder and generator): two optimizers, built in the strategy's scope."""
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+
+from tfgrad.models.tracked import TrackedModel
 
 
-class AlternatingModel(keras.Model):
-    """Base of two-network models with a custom `train_step`; subclasses name their tracked
-    values in `TRACKED` and their two optimizers through `compile_pair`.
-
-    Args:
-      seed: the seed of the model's random draws (noise, latents).
-    """
-
-    TRACKED: tuple[str, ...] = ()
-
-    def __init__(self, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.TRACKED}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+class AlternatingModel(TrackedModel):
+    """Base of two-network models; subclasses name their two optimizers through
+    `compile_pair`."""
 
     def compile_pair(self, first: keras.optimizers.Optimizer, first_network: keras.Model,
                      second: keras.optimizers.Optimizer, second_network: keras.Model,
@@ -39,27 +24,3 @@ class AlternatingModel(keras.Model):
             self.build()
         first.build(first_network.trainable_variables)
         second.build(second_network.trainable_variables)
-
-    def step_seed(self) -> tf.Tensor:
-        """A fresh stateless seed per call and per replica: every replica reads the same
-        generator state, so the replica id is folded in (a single device folds in 0)."""
-        seed = self.seed_generator.next()
-        context = tf.distribute.get_replica_context()
-        replica = 0 if context is None else context.replica_id_in_sync_group
-        return tf.random.experimental.stateless_fold_in(seed, replica)
-
-    def _average(self, per_example):
-        """[B] -> this replica's share of the global batch's mean (the gradients the optimizers
-        sum across replicas are then the global batch's)."""
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return tf.nn.compute_average_loss(
-            per_example, global_batch_size=tf.shape(per_example)[0] * replicas)
-
-    def _track(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """Updates the trackers with this replica's shares and returns every tracker's value.
-        Shares are 1/replicas of the global mean: undone here, so that the trackers (averaged
-        over replicas and steps) hold the batch means."""
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        for name, value in terms.items():
-            self.trackers[name].update_state(tf.cast(value, tf.float32) * replicas)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}

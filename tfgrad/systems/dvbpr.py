@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import time
 from typing import Optional, Sequence
@@ -24,7 +23,7 @@ import tensorflow as tf
 
 from tfgrad import metrics, plots, trainer
 from tfgrad.config import PRECISIONS, SystemConfig, TripleTrainConfig, check_choice, option
-from tfgrad.core.run import EVALUATION_LOGS
+from tfgrad.core.selection import ValidationSelection
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, Spaces, System, Table
 from tfgrad.data.images import load_images, normalize_images
 from tfgrad.data.pipelines import bpr_triples_dataset
@@ -47,8 +46,6 @@ DATASETS = ("hm", "interactions")
 PHI_INITS = ("scratch", "product_type")
 FEATURE_KINDS = ("visrank", "fm", "vbpr")
 AUC_COLUMNS = ("auc_all", "auc_cold", "auc_all_sampled", "auc_cold_sampled", "val_auc")
-BEST_FILE = "best.json"
-BEST_WEIGHTS = "best.weights.h5"
 RECOMMENDATIONS_PNG = "recommendations.png"
 IMAGE_BATCH = 256
 _PICTURED_USERS = 4
@@ -456,48 +453,6 @@ def recommendations_png(scores: np.ndarray, data: PreparedPurchases, image_size:
         titles=[f"user {purchases.user_ids[user][:10]}" for user in users])
 
 
-class ValidationSelection(Monitor):
-    """Model selection on validation AUC (and only on it): called every `eval_every` steps,
-    it keeps the weights with the best validation AUC in the work dir, logs it to TensorBoard
-    and survives a resume (the best so far is read back from `best.json`)."""
-
-    def __init__(self, config: DVBPRConfig, data: PreparedPurchases):
-        self.config, self.data = config, data
-        self.state_path = os.path.join(config.work_dir, BEST_FILE)
-        self.weights_path = os.path.join(config.work_dir, BEST_WEIGHTS)
-        self.best = {"step": -1, "val_auc": -np.inf}
-        if os.path.exists(self.state_path) and os.path.exists(self.weights_path):
-            with open(self.state_path) as f:
-                self.best = json.load(f)
-        self.writer = tf.summary.create_file_writer(
-            os.path.join(config.work_dir, EVALUATION_LOGS))
-
-    def __call__(self, model: Recommender, step: int) -> float:
-        validation = auc_scores(all_user_scores(model, self.data), self.data, "validation")
-        improved = validation["auc_all"] > self.best["val_auc"]
-        if improved:
-            model.save_weights(self.weights_path)
-            self.best = {"step": int(step), "val_auc": validation["auc_all"]}
-            with open(self.state_path, "w") as f:
-                json.dump(self.best, f)
-        with self.writer.as_default(step=step):
-            tf.summary.scalar("validation/auc_all", validation["auc_all"])
-            tf.summary.scalar("validation/auc_cold", validation["auc_cold"])
-            tf.summary.scalar("validation/best_auc_all", self.best["val_auc"])
-        self.writer.flush()
-        print(f"validation at step {step}: AUC {validation['auc_all']:.4f} (cold "
-              f"{validation['auc_cold']:.4f}){'  best so far' if improved else ''}", flush=True)
-        return validation["auc_all"]
-
-    def finish(self, model: Recommender, step: int) -> dict:
-        self(model, step)
-        return self.best
-
-    def restore(self, model: Recommender) -> None:
-        if os.path.exists(self.weights_path):
-            model.load_weights(self.weights_path)
-
-
 class DVBPRSystem(System):
     """Visually-aware recommendation: what each shopper buys, learnt from product photos."""
 
@@ -544,7 +499,11 @@ class DVBPRSystem(System):
             flip_photos=config.model.flip_photos)
 
     def monitor(self, config: DVBPRConfig, data: PreparedPurchases) -> Monitor:
-        return ValidationSelection(config, data)
+        def validate(model):
+            return auc_scores(all_user_scores(model, data), data, "validation")
+
+        # Selection on validation AUC (and only on it).
+        return ValidationSelection(config.work_dir, validate, "auc_all", "val_auc")
 
     def _evaluation(self, rows: dict, config: DVBPRConfig, data: PreparedPurchases,
                     model_row: str, pictures: Optional[bytes] = None) -> Evaluation:
