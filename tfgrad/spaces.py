@@ -99,6 +99,9 @@ class ItemSpace:
       attributes: [T] the names of the move's attributes.
       image_paths: [M] photo paths, when items have photos.
       metadata: per-item columns for the export's items table (e.g. true relevance).
+      move_vectors: [M, D'] what the move starts from, when it is not the searched vector
+        (ADDE moves its unnormalised representation and searches the unit ones); None: the
+        item vectors.
     """
 
     item_ids: np.ndarray
@@ -108,11 +111,15 @@ class ItemSpace:
     attributes: tuple[str, ...] = ()
     image_paths: Optional[np.ndarray] = None
     metadata: Optional[pd.DataFrame] = None
+    move_vectors: Optional[np.ndarray] = None
 
     def __post_init__(self):
         if len(self.item_ids) != len(self.item_vectors):
             raise ValueError(f"{len(self.item_ids)} item ids for {len(self.item_vectors)} item "
                              f"vectors")
+        if self.move_vectors is not None and len(self.move_vectors) != len(self.item_ids):
+            raise ValueError(f"{len(self.move_vectors)} move vectors for {len(self.item_ids)} "
+                             f"items")
         if self.move is not None and len(self.attributes) not in (0, self.move.num_attributes):
             raise ValueError(f"{len(self.attributes)} attribute names for a move along "
                              f"{self.move.num_attributes} attributes")
@@ -132,6 +139,7 @@ class ItemSpace:
             self, item_ids=self.item_ids[items], item_names=self.item_names[items],
             item_vectors=self.item_vectors[items],
             image_paths=None if self.image_paths is None else self.image_paths[items],
+            move_vectors=None if self.move_vectors is None else self.move_vectors[items],
             metadata=None if self.metadata is None
             else self.metadata.iloc[items].reset_index(drop=True))
 

@@ -56,7 +56,8 @@ class WalkServingModule(tf.Module):
                              "the names of its attributes")
         self._items_table = space.items_table()
         item_vectors = as_constant_variable(space.item_vectors, "item_vectors")
-        self.exact = Walker(item_vectors, space.move, BruteForceIndex(item_vectors))
+        self.exact = Walker(item_vectors, space.move, BruteForceIndex(item_vectors),
+                            reference_vectors=space.move_vectors)
         self.item_lookup = string_to_index_table(space.item_ids)
         self.attribute_lookup = string_to_index_table(space.attributes)
         self.item_ids = tf.Variable(list(space.item_ids), dtype=tf.string, trainable=False)
@@ -68,7 +69,8 @@ class WalkServingModule(tf.Module):
             lambda *inputs: self._walk(self.exact, *inputs), input_signature=_INPUT_SIGNATURE)
         if with_scann:
             self.approximate = Walker(item_vectors, space.move,
-                                      ScannIndex(item_vectors.numpy(), scann_settings))
+                                      ScannIndex(item_vectors.numpy(), scann_settings),
+                                      reference_vectors=space.move_vectors)
             self.walk = tf.function(lambda *inputs: self._walk(self.approximate, *inputs),
                                     input_signature=_INPUT_SIGNATURE)
 

@@ -86,11 +86,16 @@ class Walker(tf.Module):
       move: the `AttributeMove` that gives each step's query (linear for CGIR, a trained
         composer for the baselines).
       index: a `BruteForceIndex` or `ScannIndex` over the item vectors.
+      reference_vectors: [M, D'] what the move starts from when it is not the searched
+        vector (an item space's `move_vectors`); None: the item vectors.
     """
 
-    def __init__(self, item_vectors, move, index: tf.Module, name: str = "walker"):
+    def __init__(self, item_vectors, move, index: tf.Module, name: str = "walker",
+                 reference_vectors=None):
         super().__init__(name=name)
         self.item_vectors = as_constant_variable(item_vectors, "item_vectors")
+        self.reference_vectors = (self.item_vectors if reference_vectors is None else
+                                  as_constant_variable(reference_vectors, "reference_vectors"))
         self.move = move
         self.index = index
 
@@ -101,7 +106,8 @@ class Walker(tf.Module):
         if space.move is None:
             raise ValueError("this item space cannot be walked: it has no attribute move")
         return cls(space.item_vectors, space.move,
-                   build_index(space.item_vectors, index_kind, scann_settings))
+                   build_index(space.item_vectors, index_kind, scann_settings),
+                   reference_vectors=space.move_vectors)
 
     @property
     def num_items(self) -> int:
@@ -110,8 +116,8 @@ class Walker(tf.Module):
     def queries(self, reference: tf.Tensor, attribute_weights: tf.Tensor,
                 strengths: tf.Tensor) -> tf.Tensor:
         """[B], [B, T], [N] -> [B, N, D] the query of every step."""
-        return self.move.queries(tf.gather(self.item_vectors, reference), attribute_weights,
-                                 strengths)
+        return self.move.queries(tf.gather(self.reference_vectors, reference),
+                                 attribute_weights, strengths)
 
     def walk(self, reference, attribute_weights, steps=10, step_size=0.1,
              distinct: bool = True) -> Walk:
