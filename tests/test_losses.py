@@ -327,3 +327,69 @@ def test_l1_and_cosine_reconstruction_losses_by_hand():
     reconstructed = np.array([[3.0, 0.0], [0.0, -1.0], [1.0, 0.0]], np.float32)
     np.testing.assert_allclose(losses.cosine_latent_loss(latents, reconstructed),
                                [0.0, 2.0, 1 - np.sqrt(0.5)], atol=1e-6)
+
+
+# ---------------------------------------------------------------- ADDE's losses
+
+
+def _np_semi_hard(labels, embeddings, margin):
+    """Loop-based: for every anchor a and positive p, the nearest negative farther than p,
+    else the farthest negative; squared Euclidean distances."""
+    distance = ((embeddings[:, None] - embeddings[None]) ** 2).sum(-1)
+    same = (labels[:, None] == labels[None]).all(-1)
+    total, pairs = 0.0, 0
+    for a in range(len(labels)):
+        negatives = [n for n in range(len(labels)) if not same[a, n]]
+        for p in range(len(labels)):
+            if p == a or not same[a, p]:
+                continue
+            farther = [distance[a, n] for n in negatives if distance[a, n] > distance[a, p]]
+            chosen = min(farther) if farther else max(distance[a, n] for n in negatives)
+            total += max(0.0, margin + distance[a, p] - chosen)
+            pairs += 1
+    return total / pairs
+
+
+def test_semi_hard_triplet_loss_equals_the_loop_definition(rng):
+    labels = np.array([[0, 1], [0, 1], [1, 1], [0, 1], [1, 0], [1, 1]])
+    embeddings = rng.normal(size=(6, 3)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    for margin in (0.1, 0.5, 2.0):
+        np.testing.assert_allclose(
+            losses.semi_hard_triplet_loss(labels, embeddings, margin).numpy(),
+            _np_semi_hard(labels, embeddings.astype(np.float64), margin), rtol=1e-5)
+
+
+def test_semi_hard_triplet_loss_is_zero_without_positive_pairs():
+    assert float(losses.semi_hard_triplet_loss(np.array([0, 1, 2]), np.eye(3, dtype=np.float32),
+                                               0.5)) == 0.0
+
+
+def test_triplet_margin_loss_by_hand():
+    anchors = np.array([[0.0, 0.0], [0.0, 0.0]], np.float32)
+    positives = np.array([[3.0, 4.0], [1.0, 0.0]], np.float32)  # distances 5 and 1
+    negatives = np.array([[0.0, 2.0], [0.0, 3.0]], np.float32)  # distances 2 and 3
+    np.testing.assert_allclose(losses.triplet_margin_loss(anchors, positives, negatives,
+                                                          0.5).numpy(), [3.5, 0.0], atol=1e-5)
+
+
+def test_masked_cross_entropy_ignores_missing_labels():
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [5.0, -5.0]], np.float32)
+    labels = np.array([0, -1, 1])
+    expected = -(_np_log_softmax(logits)[0, 0] + _np_log_softmax(logits)[2, 1]) / 2
+    np.testing.assert_allclose(losses.masked_cross_entropy(labels, logits).numpy(), expected,
+                               rtol=1e-5)
+    assert float(losses.masked_cross_entropy(np.array([-1, -1]), logits[:2])) == 0.0
+
+
+def test_off_block_l1_by_hand():
+    memory = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, 6.0]], np.float32)
+    mask = np.array([[1, 0, 0], [0, 1, 1]], np.float32)
+    assert float(losses.off_block_l1(memory, mask)) == pytest.approx(2.0 + 3.0 + 4.0)
+
+
+def test_consistency_l1_is_the_mean_absolute_difference_per_example():
+    prototypes = np.array([[1.0, 2.0], [0.0, 0.0]], np.float32)
+    representations = np.array([[0.0, 4.0], [1.0, -1.0]], np.float32)
+    np.testing.assert_allclose(losses.consistency_l1(prototypes, representations).numpy(),
+                               [1.5, 1.0])

@@ -467,3 +467,50 @@ def test_chance_knn_precision_is_the_expected_precision_of_random_items():
     drawn = catalogue[rng.integers(len(catalogue), size=(20000, 2, 3))]
     simulated = np.mean(drawn == queries[None, :, None])
     assert simulated == pytest.approx(0.5, abs=0.01)
+
+
+# ---------------------------------------------------------------- attribute manipulation
+
+
+def test_manipulation_hits_need_the_whole_target_vector():
+    targets = np.array([[1, 2], [0, -1]])
+    retrieved = np.array([[[1, 0], [1, 2], [0, 2]],     # the 2nd is the target
+                          [[0, 1], [0, 0], [0, -1]]])   # the 3rd (missing must match missing)
+    np.testing.assert_array_equal(metrics.manipulation_hits(retrieved, targets, 1),
+                                  [False, False])
+    np.testing.assert_array_equal(metrics.manipulation_hits(retrieved, targets, 2),
+                                  [True, False])
+    np.testing.assert_array_equal(metrics.manipulation_hits(retrieved, targets, 3),
+                                  [True, True])
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.manipulation_hits(retrieved, targets, 4)
+
+
+def test_manipulation_ndcg_by_hand():
+    # Relevance = share of the target's attributes matched: 1/2, 1, 0.
+    targets = np.array([[1, 2]])
+    retrieved = np.array([[[1, 0], [1, 2], [0, 0]]])
+    dcg = (2 ** 0.5 - 1) / np.log(2) + 1 / np.log(3) + 0 / np.log(4)
+    ideal = 1 / np.log(2) + 1 / np.log(3) + 1 / np.log(4)
+    np.testing.assert_allclose(metrics.manipulation_ndcg(retrieved, targets, 3), [dcg / ideal])
+    np.testing.assert_allclose(metrics.manipulation_ndcg(np.array([[[1, 2]] * 3]), targets, 3),
+                               [1.0])
+
+
+def test_chance_manipulation_scores_match_enumerating_every_draw():
+    import itertools
+
+    catalogue = np.array([[0, 0], [0, 1], [1, 1], [0, 1], [1, 0]])
+    targets = np.array([[0, 1], [1, 1]])
+    hits, ndcg = metrics.chance_manipulation_scores(catalogue, targets, (1, 2), 2)
+    for query, target in enumerate(targets):
+        for k in (1, 2):
+            draws = list(itertools.permutations(range(len(catalogue)), k))
+            expected_hit = np.mean([metrics.manipulation_hits(
+                catalogue[list(draw)][None], target[None], k)[0] for draw in draws])
+            assert hits[k][query] == pytest.approx(expected_hit)
+        draws = list(itertools.permutations(range(len(catalogue)), 2))
+        expected_ndcg = np.mean([metrics.manipulation_ndcg(catalogue[list(draw)][None],
+                                                           target[None], 2)[0]
+                                 for draw in draws])
+        assert ndcg[query] == pytest.approx(expected_ndcg)

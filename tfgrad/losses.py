@@ -366,3 +366,124 @@ def cosine_latent_loss(latents, reconstructed_latents):
     latents = tf.math.l2_normalize(tf.convert_to_tensor(latents), axis=-1)
     reconstructed = tf.math.l2_normalize(tf.cast(reconstructed_latents, latents.dtype), axis=-1)
     return 1.0 - tf.reduce_sum(latents * reconstructed, axis=-1)
+
+
+__all__ += ["gaussian_kl_to_standard_normal", "age_divergence", "l1_reconstruction_loss",
+            "cosine_latent_loss"]
+
+
+def semi_hard_triplet_loss(labels, embeddings, margin):
+    """ADDE's label triplet loss (ADDE.md; the authors' `TripletSemiHardLoss`): for every
+    anchor a and positive p of the batch (another row with the same whole label vector), the
+    semi-hard negative n — the nearest row of another label vector farther from a than p is,
+    or, when there is none, the farthest such row — and
+
+        L = mean over (a, p) of max(0, margin + D(a, p) − D(a, n)).
+
+    D is the *squared* Euclidean distance, as in the authors' port of TensorFlow Addons'
+    semi-hard loss (Addons' own default is the distance itself).
+
+    Args:
+      labels: int tensor [B, A] (or [B]): rows with equal vectors are positives.
+      embeddings: float tensor [B, D], L2-normalised by the caller.
+      margin: float.
+
+    Returns:
+      Float scalar (0 when the batch has no positive pair); a statistic of the batch.
+    """
+    embeddings = tf.convert_to_tensor(embeddings)
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank == 1:
+        labels = labels[:, None]
+    squared = tf.reduce_sum(tf.square(embeddings), axis=1)
+    distances = tf.maximum(squared[:, None] - 2.0 * tf.matmul(embeddings, embeddings,
+                                                               transpose_b=True)
+                           + squared[None, :], 0.0)
+    size = tf.shape(embeddings)[0]
+    distances = distances * (1.0 - tf.eye(size, dtype=distances.dtype))
+    same = tf.reduce_all(tf.equal(labels[:, None, :], labels[None, :, :]), axis=-1)
+    positives = tf.logical_and(same, tf.logical_not(tf.eye(size, dtype=tf.bool)))
+    negatives = tf.logical_not(same)
+    # [a, p, n]: n is a negative of a farther from a than p is.
+    farther = tf.logical_and(negatives[:, None, :],
+                             distances[:, None, :] > distances[:, :, None])
+    large = tf.reduce_max(distances) + 1.0
+    nearest_farther = tf.reduce_min(tf.where(farther, distances[:, None, :], large), axis=2)
+    farthest = tf.reduce_max(tf.where(negatives, distances, 0.0), axis=1)
+    semi_hard = tf.where(tf.reduce_any(farther, axis=2), nearest_farther, farthest[:, None])
+    losses = tf.maximum(margin + distances - semi_hard, 0.0)
+    mask = tf.cast(positives, distances.dtype)
+    return tf.math.divide_no_nan(tf.reduce_sum(losses * mask), tf.reduce_sum(mask))
+
+
+def triplet_margin_loss(anchors, positives, negatives, margin):
+    """ADDE's manipulation triplet loss (PyTorch's `TripletMarginLoss`, as the authors use it):
+    max(0, ‖a − p‖ − ‖a − n‖ + margin), Euclidean distances.
+
+    Args:
+      anchors, positives, negatives: float tensors [B, D].
+      margin: float.
+
+    Returns:
+      Float tensor [B].
+    """
+    anchors = tf.convert_to_tensor(anchors)
+
+    def distance(others):
+        return tf.sqrt(tf.reduce_sum(tf.square(anchors - others), axis=1) + 1e-12)
+
+    return tf.maximum(distance(positives) - distance(negatives) + margin, 0.0)
+
+
+def masked_cross_entropy(labels, logits):
+    """Softmax cross-entropy averaged over the rows whose label is known (-1: missing, as
+    PyTorch's `ignore_index=-1`); 0 when none is.
+
+    Args:
+      labels: int tensor [B], -1 where unknown.
+      logits: float tensor [B, V].
+
+    Returns:
+      Float scalar; a statistic of the batch.
+    """
+    labels = tf.convert_to_tensor(labels)
+    known = labels >= 0
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.where(known, labels, tf.zeros_like(labels)), logits=logits)
+    weights = tf.cast(known, losses.dtype)
+    return tf.math.divide_no_nan(tf.reduce_sum(losses * weights), tf.reduce_sum(weights))
+
+
+def off_block_l1(memory, block_mask):
+    """ADDE's memory-block regulariser: Σ |M ∘ (1 − B)|, the L1 norm of the memory matrix
+    outside its attribute blocks (B is 1 where a value's prototype may live).
+
+    Args:
+      memory: float tensor [ΣV, D] (row = one attribute value's prototype).
+      block_mask: same shape, 1 inside the blocks, 0 outside.
+
+    Returns:
+      Float scalar.
+    """
+    memory = tf.convert_to_tensor(memory)
+    return tf.reduce_sum(tf.abs(memory * (1.0 - tf.cast(block_mask, memory.dtype))))
+
+
+def consistency_l1(prototypes, representations):
+    """ADDE's consistency loss: mean |p(labels) − f| per example, between the memory block's
+    prototype representation of an item's labels and the item's (or a manipulated query's)
+    representation (the authors' `F.l1_loss`, a mean over the dimensions).
+
+    Args:
+      prototypes, representations: float tensors [B, D].
+
+    Returns:
+      Float tensor [B].
+    """
+    prototypes = tf.convert_to_tensor(prototypes)
+    return tf.reduce_mean(tf.abs(prototypes - tf.cast(representations, prototypes.dtype)),
+                          axis=1)
+
+
+__all__ += ["semi_hard_triplet_loss", "triplet_margin_loss", "masked_cross_entropy",
+            "off_block_l1", "consistency_l1"]

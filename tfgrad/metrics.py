@@ -548,3 +548,80 @@ def chance_knn_precision(catalogue_labels, query_labels):
 
 
 __all__ += ["knn_precision", "chance_knn_precision"]
+
+
+def manipulation_hits(retrieved_labels, target_labels, k):
+    """ADDE's top-k accuracy per query (the authors' definition): a hit when some item among the
+    first k retrieved has the query's *whole* target label vector.
+
+    Args:
+      retrieved_labels: [Q, K', A] int label vectors of each query's retrieved items, best
+        first (-1 = missing, which must match a missing target value).
+      target_labels: [Q, A] int.
+      k: 1 ≤ k ≤ K'.
+
+    Returns:
+      [Q] bool.
+    """
+    retrieved, targets = np.asarray(retrieved_labels), np.asarray(target_labels)
+    if retrieved.ndim != 3 or targets.shape != (retrieved.shape[0], retrieved.shape[2]):
+        raise ValueError(f"retrieved_labels must be [Q, K, A] and target_labels [Q, A], got "
+                         f"{retrieved.shape} and {targets.shape}")
+    if not 1 <= k <= retrieved.shape[1]:
+        raise ValueError(f"k must be in 1..{retrieved.shape[1]}, got {k}")
+    return (retrieved[:, :k] == targets[:, None]).all(axis=2).any(axis=1)
+
+
+def discounted_gains(relevance):
+    """[..., k] graded relevance in [0, 1] -> [...] Σ_r (2^rel_r − 1) / ln(r + 1), r = 1 … k."""
+    relevance = np.asarray(relevance, np.float64)
+    discounts = np.log(np.arange(relevance.shape[-1]) + 2.0)
+    return ((np.power(2.0, relevance) - 1.0) / discounts).sum(axis=-1)
+
+
+def manipulation_ndcg(retrieved_labels, target_labels, k):
+    """ADDE's NDCG@k per query (the authors' `compute_NDCG`): relevance of a retrieved item = the
+    share of attributes whose value equals the target's; DCG with gains 2^rel − 1 and
+    discounts ln(r + 1), divided by the DCG of k fully relevant items (the authors' ideal is
+    all ones, not the best ordering of the catalogue).
+
+    Args:
+      retrieved_labels: [Q, K', A] int, best first.
+      target_labels: [Q, A] int.
+      k: 1 ≤ k ≤ K'.
+
+    Returns:
+      [Q] float64 in [0, 1].
+    """
+    manipulation_hits(retrieved_labels, target_labels, k)  # checks the shapes and k
+    retrieved, targets = np.asarray(retrieved_labels), np.asarray(target_labels)
+    relevance = (retrieved[:, :k] == targets[:, None]).mean(axis=2)
+    return discounted_gains(relevance) / discounted_gains(np.ones(k))
+
+
+def chance_manipulation_scores(catalogue_labels, target_labels, ks, ndcg_k):
+    """The expected top-k accuracy and NDCG@ndcg_k of k catalogue items drawn at random without
+    replacement, per query: top-k = 1 − C(M − m, k) / C(M, k) (m items have the target
+    vector); NDCG = E[2^rel − 1] over the catalogue (every rank has the same expected gain,
+    and the ideal's gain is 1 per rank).
+
+    Returns:
+      ({k: [Q] float64}, [Q] float64).
+    """
+    catalogue, targets = np.asarray(catalogue_labels), np.asarray(target_labels)
+    size = len(catalogue)
+    hits, gains = {k: [] for k in ks}, []
+    for target in targets:
+        matching = catalogue == target
+        m = int(matching.all(axis=1).sum())
+        for k in ks:
+            # C(M − m, k) / C(M, k) = Π_{i<k} (M − m − i) / (M − i)
+            misses = np.prod([(size - m - i) / (size - i) for i in range(k)]) \
+                if size - m >= k else 0.0
+            hits[k].append(1.0 - misses)
+        gains.append(float(np.mean(np.power(2.0, matching.mean(axis=1)) - 1.0)))
+    return {k: np.asarray(values) for k, values in hits.items()}, np.asarray(gains)
+
+
+__all__ += ["manipulation_hits", "discounted_gains", "manipulation_ndcg",
+            "chance_manipulation_scores"]

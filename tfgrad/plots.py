@@ -1,5 +1,5 @@
-"""Pictures: walks' relevance curves, recommendation grids and rows of images, as PNG bytes (for
-files and TensorBoard)."""
+"""Pictures: walks' relevance curves, recommendation grids, rows of images and block matrices,
+as PNG bytes (for files and TensorBoard)."""
 
 from __future__ import annotations
 
@@ -52,11 +52,43 @@ def walk_relevance_png(relevance: np.ndarray, walked_attribute: Sequence[int],
         axis.set_ylim(-0.02, 1.02)
         axis.tick_params(labelsize=7)
     axes[0, 0].set_ylabel("relevance", fontsize=8)
+    return _png(figure, dpi=100)
+
+
+def _png(figure, dpi: int) -> bytes:
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
+    figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def block_matrix_png(matrix: np.ndarray, row_blocks: Sequence[int], column_blocks: Sequence[int],
+                     block_names: Sequence[str], title: str = "") -> bytes:
+    """|matrix| as a heat map with the blocks' borders drawn (ADDE's memory block: rows are
+    attribute values, columns the attributes' subspaces; a disentangled memory is dark off
+    the diagonal blocks).
+
+    Args:
+      matrix: [R, C].
+      row_blocks, column_blocks: the blocks' sizes along each axis (same count).
+      block_names: one name per block, on the row axis.
+    """
+    magnitude = np.abs(np.asarray(matrix, np.float64))
+    figure, axis = plt.subplots(figsize=(6.4, 4.8))
+    image = axis.imshow(magnitude, aspect="auto", cmap="magma", interpolation="nearest")
+    figure.colorbar(image, ax=axis, label="|M|")
+    for edge in np.cumsum(row_blocks)[:-1]:
+        axis.axhline(edge - 0.5, color="cyan", linewidth=0.6)
+    for edge in np.cumsum(column_blocks)[:-1]:
+        axis.axvline(edge - 0.5, color="cyan", linewidth=0.6)
+    starts = np.concatenate([[0], np.cumsum(row_blocks)[:-1]])
+    axis.set_yticks(starts + np.asarray(row_blocks) / 2 - 0.5)
+    axis.set_yticklabels(block_names, fontsize=7)
+    axis.set_xticks([])
+    axis.set_xlabel("subspace of each attribute", fontsize=8)
+    axis.set_title(title, fontsize=9)
+    return _png(figure, dpi=90)
 
 
 def recommendation_grid_png(images: np.ndarray, purchased: Sequence[np.ndarray],
@@ -96,11 +128,7 @@ def recommendation_grid_png(images: np.ndarray, purchased: Sequence[np.ndarray],
             if row % 2 == 0 and user < len(titles):
                 label = f"{titles[user]}\n{label}"
             axes[row][0].set_ylabel(label, fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png(figure, dpi=80)
 
 
 def image_rows_png(rows: Sequence[np.ndarray], row_titles: Sequence[str] = (),
@@ -129,8 +157,4 @@ def image_rows_png(rows: Sequence[np.ndarray], row_titles: Sequence[str] = (),
                 axis.set_xlabel(captions[row][column], fontsize=6)
         if row < len(row_titles):
             axes[row][0].set_ylabel(row_titles[row], fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return buffer.getvalue()
+    return _png(figure, dpi=80)

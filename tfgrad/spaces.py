@@ -10,8 +10,9 @@ system plugs in by supplying its spaces:
               is ⟨user_vectors[u], item_vectors[i]⟩, as for every tfgrad recommender.
 
 An `AttributeMove` is how a model moves a reference toward attributes: CGIR's is linear
-(q = h_i + γ·Σ_t α_t F(t)); CBIR's and TIRG's apply their trained composer; a model whose move
-is neither (a prototype swap, a generator's latent move) subclasses `AttributeMove`.
+(q = h_i + γ·Σ_t α_t F(t)), and so is ADDE's prototype swap (q = f + γ·M·indicator, from the
+space's `move_vectors`); CBIR's and TIRG's apply their trained composer; a model whose move is
+neither (a generator's latent move) subclasses `AttributeMove`.
 """
 
 from __future__ import annotations

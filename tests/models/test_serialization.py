@@ -15,6 +15,7 @@ import tensorflow as tf
 import tfgrad.models
 from support.roundtrip import assert_round_trip
 from tfgrad.data.synthetic import SyntheticCatalogueConfig, generate_catalogue
+from tfgrad.models.adde import ADDE, AttributeHead
 from tfgrad.models.age import AGE, AGEEncoder, AGEGenerator, random_codes
 from tfgrad.models.bpr_mf import BPRMF
 from tfgrad.models.cbir import CBIR, ConcatComposer
@@ -23,6 +24,7 @@ from tfgrad.models.cgir_no_vae import CGIRWithoutVAE
 from tfgrad.models.cnn_f import CNNF
 from tfgrad.models.dscmr import DSCMR
 from tfgrad.models.dvbpr import DVBPR
+from tfgrad.models.entangled_tirg import EntangledTIRG
 from tfgrad.models.fm import FM
 from tfgrad.models.interaction_vae import InteractionVAE
 from tfgrad.models.lsgan import ConditionalDiscriminator, ConditionalGenerator, ConditionalLSGAN
@@ -40,7 +42,7 @@ NUM_ITEMS, NUM_USERS, DIM, IMAGE_SIZE = 12, 20, 8, 32
 # The shared bases (base.py, recommender.py, alternating.py, age.py's _AGENetwork) are no
 # models of their own: the leaves' configs carry their arguments.
 ABSTRACT_BASES = {"LossTrainedModel", "RetrievalModel", "Recommender", "_AGENetwork",
-                  "AlternatingModel"}
+                  "AlternatingModel", "TrackedModel"}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +125,21 @@ def composer_outputs(layer, data):
     return layer(*data.vectors)
 
 
+ADDE_INDICATOR = np.array([[1, -1, 0, 0, 0, 0, 0], [0, 0, 0, -1, 0, 1, 0],
+                           [0, 0, 0, 0, 0, 0, 0]], np.float32)
+
+
+def adde_outputs(model, d):
+    features = model.embed(d.images)
+    return {"features": features, "classes": model.classify(d.images),
+            "manipulated": model.manipulate(features, ADDE_INDICATOR)}
+
+
+def adde_outputs_entangled(model, d):
+    features = model.embed(d.images)
+    return {"features": features, "manipulated": model.manipulate(features, ADDE_INDICATOR)}
+
+
 GAN_NOISE = np.random.default_rng(0).uniform(-1, 1, size=(2, 4)).astype(np.float32)
 GAN_CATEGORIES = np.array([0, 2], np.int32)
 GAN_IMAGES = np.random.default_rng(1).uniform(-1, 1, size=(2, 16, 16, 3)).astype(np.float32)
@@ -198,6 +215,16 @@ CASES = {
                           generator_steps=1, seed=3),
             lambda model, d: {"codes": model.encode(d.images),
                               "images": model.decode(random_codes(3, DIM, 0))}, None),
+    "AttributeHead": (lambda d: AttributeHead(16, 8, 3, seed=2),
+                      lambda layer, d: {"chunk": layer(d.features),
+                                        "logits": layer.classifier(layer(d.features))},
+                      (None, 6)),
+    "ADDE": (lambda d: ADDE((3, 4), IMAGE_SIZE, width=0.125, backbone_dim=16, chunk_dim=4,
+                            attribute_steps=5, prototype_steps=2, memory_weight=0.3, seed=3),
+             adde_outputs, None),
+    "EntangledTIRG": (lambda d: EntangledTIRG((3, 4), IMAGE_SIZE, width=0.125, embedding_dim=8,
+                                              hidden_dims=(16,), seed=3),
+                      adde_outputs_entangled, None),
     "SupervisedEncoder": (lambda d: SupervisedEncoder(4, DIM, IMAGE_SIZE, width=0.0625, seed=4),
                           lambda model, d: {"logits": model(d.images),
                                             "codes": model.encode(d.images)}, None),

@@ -8,11 +8,11 @@ import os
 from tfgrad.config import read_config_file
 from tfgrad.core.run import CONFIG_FILE, check_finished
 from tfgrad.core.system import System
-from tfgrad.systems import age, cgir, dvbpr, lsgan
+from tfgrad.systems import adde, age, cgir, dvbpr, lsgan
 
 SYSTEMS: dict[str, System] = {system.name: system
                               for system in (cgir.SYSTEM, dvbpr.SYSTEM, lsgan.SYSTEM,
-                                             age.SYSTEM)}
+                                             age.SYSTEM, adde.SYSTEM)}
 
 
 def system(name: str) -> System:

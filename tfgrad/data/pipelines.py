@@ -149,3 +149,38 @@ def bpr_triples_dataset(train: np.ndarray, num_items: int, batch_size: int, seed
         dataset = tf.data.Dataset.zip(dataset, seeds).map(add_photos,
                                                           num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def manipulation_triplets_dataset(images: np.ndarray, labels: np.ndarray, references,
+                                  targets: np.ndarray, positives, negatives, batch_size: int,
+                                  seed: int) -> tf.data.Dataset:
+    """Endless shuffled batches of ADDE's triplets: {"reference", "positive", "negative"}
+    [B, S, S, 3] photos in [-1, 1] and {"reference_labels", "target_labels",
+    "negative_labels"} [B, A] int64 (-1 missing).
+
+    Args:
+      images: [M, S, S, 3] uint8, the split's photo table.
+      labels: [M, A] its label vectors.
+      references, positives, negatives: [Q] rows of the table per training query.
+      targets: [Q, A] the queries' wanted label vectors.
+    """
+    if not len(references):
+        raise ValueError("no training query")
+    table, label_table = tf.constant(images), tf.constant(np.asarray(labels, np.int64))
+
+    def gather(rows):
+        return {"reference": normalize_images(tf.gather(table, rows["reference"])),
+                "positive": normalize_images(tf.gather(table, rows["positive"])),
+                "negative": normalize_images(tf.gather(table, rows["negative"])),
+                "reference_labels": tf.gather(label_table, rows["reference"]),
+                "target_labels": rows["target_labels"],
+                "negative_labels": tf.gather(label_table, rows["negative"])}
+
+    rows = {"reference": np.asarray(references, np.int64),
+            "positive": np.asarray(positives, np.int64),
+            "negative": np.asarray(negatives, np.int64),
+            "target_labels": np.asarray(targets, np.int64)}
+    return (tf.data.Dataset.from_tensor_slices(rows)
+            .shuffle(len(rows["reference"]), seed=seed, reshuffle_each_iteration=True)
+            .repeat().batch(batch_size, drop_remainder=True)
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
