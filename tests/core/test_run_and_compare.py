@@ -105,6 +105,7 @@ def test_registry_names_every_model_once_and_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown model 'nosuch'; known: cgir, "):
         registry.system_of_model("nosuch")
     assert registry.system_of_model("autoencoder").name == "age"
-    with pytest.raises(ValueError, match="unknown system 'adde'; known: cgir, dvbpr, lsgan, "
-                                         "age"):
-        registry.system("adde")
+    assert registry.system_of_model("entangled_tirg").name == "adde"
+    with pytest.raises(ValueError, match="unknown system 'nosuch'; known: cgir, dvbpr, lsgan, "
+                                         "age, adde"):
+        registry.system("nosuch")

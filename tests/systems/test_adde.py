@@ -23,12 +23,12 @@ pytestmark = [needs_shared_data, pytest.mark.slow]
 def tiny_config(tmp_path, kind="adde", steps=12):
     return adde.ADDEConfig(
         name=f"tiny_{kind}", work_dir=str(tmp_path / kind), export_dir=str(tmp_path / "exports"),
-        data=adde.ADDEDataConfig(fashion_dir=FASHION_PRODUCTS, image_size=32, max_items=800),
+        data=adde.ADDEDataConfig(fashion_dir=FASHION_PRODUCTS, image_size=32, max_items=500),
         model=adde.ADDEModelConfig(kind=kind, width=0.0625, backbone_dim=32, chunk_dim=8,
                                    attribute_steps=6, prototype_steps=3, tirg_hidden=16),
         train=adde.ADDETrainConfig(steps=steps, checkpoint_every=6, eval_every=6,
                                    batch_size=16, strategy="one_device"),
-        eval=adde.ADDEEvalConfig(queries=150, validation_queries=100))
+        eval=adde.ADDEEvalConfig(queries=100, validation_queries=80))
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_manipulate_takes_photos_and_names_bad_input(finished):
             (dict(item_id=item, attributes=("baseColour", "baseColour"),
                   values=("Red", "Blue")), "changed twice"),
             (dict(item_id=item, attributes=(), values=()), "one value per attribute"),
-            (dict(item_id=item, k=0), "k must be in 1..799")]:
+            (dict(item_id=item, k=0), "k must be in 1..499")]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             _manipulate(export, **inputs)
     with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format"):

@@ -318,6 +318,8 @@ def retrieve(model, kind: str, data: ADDEData, split: str, queries: Manipulation
     each group by cosine similarity of f to the reference's.
     """
     images, labels = data.split_images(split), data.split_labels(split)
+    # A split of fewer items than the depth returns all of them but the reference.
+    depth = min(depth, len(images) - 1)
     features = embed(model, images)
     if kind != "attribute_filter":
         found, _ = nearest_neighbours(_unit(features), manipulated_queries(
@@ -351,11 +353,12 @@ def columns(config: ADDEConfig) -> tuple[str, ...]:
 
 def scores_of(retrieved_labels: np.ndarray, targets: np.ndarray, config: ADDEConfig
               ) -> dict[str, np.ndarray]:
-    """{top@k…, ndcg@k: [Q] per query}."""
-    per_query = {f"top@{k}": metrics.manipulation_hits(retrieved_labels, targets, k)
+    """{top@k…, ndcg@k: [Q] per query} (k beyond a small split's items: all of them)."""
+    depth = retrieved_labels.shape[1]
+    per_query = {f"top@{k}": metrics.manipulation_hits(retrieved_labels, targets, min(k, depth))
                  .astype(np.float64) for k in config.eval.ks}
     per_query[f"ndcg@{config.eval.ndcg_k}"] = metrics.manipulation_ndcg(
-        retrieved_labels, targets, config.eval.ndcg_k)
+        retrieved_labels, targets, min(config.eval.ndcg_k, depth))
     return per_query
 
 
