@@ -93,6 +93,7 @@ def test_stage_one_leaves_the_memory_and_stage_three_lowers_the_total_loss():
     model = _adde(attribute_steps=2, prototype_steps=1)
     history = _fit(model, batch, 2)
     assert history["label_triplet"][-1] == 0.0  # stage 1: cross-entropy alone
+    assert {"accuracy_0", "accuracy_1"} <= set(history)
     assert not model.memory_delta.numpy().any()
     before = float(model.manipulation_losses(batch)["loss"])
     history = _fit(model, batch, 3)

@@ -145,6 +145,9 @@ class ADDE(TrackedModel):
         self.consistency_weight = consistency_weight
         self.memory_weight = memory_weight
         self.margin, self.dropout_rate, self.seed = margin, dropout_rate, seed
+        # Each attribute's accuracy on the reference photos, beside the overall one.
+        self.trackers.update({f"accuracy_{position}": keras.metrics.Mean(
+            name=f"accuracy_{position}") for position in range(len(self.num_values))})
         self.backbone = CNNF(backbone_dim, image_size, width, dropout_rate, seed=seed,
                              name="backbone")
         self.heads = [AttributeHead(chunk_dim, chunk_dim, count, seed + 10 * (position + 1),
@@ -226,12 +229,21 @@ class ADDE(TrackedModel):
         return tf.add_n([losses.masked_cross_entropy(labels[:, attribute], values)
                          for attribute, values in enumerate(logits)])
 
-    def _accuracy(self, logits, labels) -> tf.Tensor:
+    def _accuracies(self, logits, labels) -> dict[str, tf.Tensor]:
+        """{"accuracy": over every known label, "accuracy_<a>": attribute a's} (replica
+        shares)."""
         known = tf.cast(labels >= 0, tf.float32)
         correct = tf.stack([tf.cast(tf.equal(tf.argmax(values, axis=1), labels[:, attribute]),
                                     tf.float32) for attribute, values in enumerate(logits)],
-                           axis=1)
-        return tf.math.divide_no_nan(tf.reduce_sum(correct * known), tf.reduce_sum(known))
+                           axis=1) * known
+        replicas = self.replicas()
+        shares = {"accuracy": tf.math.divide_no_nan(tf.reduce_sum(correct),
+                                                    tf.reduce_sum(known)) / replicas}
+        per_attribute = tf.math.divide_no_nan(tf.reduce_sum(correct, axis=0),
+                                              tf.reduce_sum(known, axis=0)) / replicas
+        for position in range(self.num_attributes):
+            shares[f"accuracy_{position}"] = per_attribute[position]
+        return shares
 
     def attribute_losses(self, batch) -> dict[str, tf.Tensor]:
         """Stage 1: the reference photos' cross-entropy (its replica share)."""
@@ -242,7 +254,7 @@ class ADDE(TrackedModel):
                 "classification": classification / self.replicas(),
                 "label_triplet": zero, "manipulation_triplet": zero, "consistency": zero,
                 "memory_off_block": zero,
-                "accuracy": self._accuracy(logits, batch["reference_labels"]) / self.replicas()}
+                **self._accuracies(logits, batch["reference_labels"])}
 
     def manipulation_losses(self, batch) -> dict[str, tf.Tensor]:
         """Stage 3's terms (replica shares; the batch statistics — cross-entropies, the
@@ -286,7 +298,7 @@ class ADDE(TrackedModel):
         return {"loss": loss, "classification": classification, "label_triplet": label_triplet,
                 "manipulation_triplet": manipulation_triplet, "consistency": consistency,
                 "memory_off_block": off_block,
-                "accuracy": self._accuracy(logits_ref, reference_labels) / replicas}
+                **self._accuracies(logits_ref, reference_labels)}
 
     def _prototype_increments(self, batch) -> tuple[tf.Tensor, tf.Tensor]:
         """(Σ over the batch of onehot ⊗ f, per-value counts) of the inference-mode chunks."""
