@@ -309,9 +309,9 @@ def manipulated_queries(model, features: np.ndarray, queries: ManipulationQuerie
 
 
 def retrieve(model, kind: str, data: ADDEData, split: str, queries: ManipulationQueries,
-             depth: int, index: str) -> np.ndarray:
+             depth: int, index: str, features: Optional[np.ndarray] = None) -> np.ndarray:
     """[Q, depth] rows within `split` of each query's results, best first, the reference
-    never among them.
+    never among them; `features` are the split's f when the caller has them.
 
     ADDE and TIRG search normalize(f′) among the split's normalised representations. The
     filter ranks the items whose *predicted* values equal every known target value first,
@@ -320,7 +320,8 @@ def retrieve(model, kind: str, data: ADDEData, split: str, queries: Manipulation
     images, labels = data.split_images(split), data.split_labels(split)
     # A split of fewer items than the depth returns all of them but the reference.
     depth = min(depth, len(images) - 1)
-    features = embed(model, images)
+    if features is None:
+        features = embed(model, images)
     if kind != "attribute_filter":
         found, _ = nearest_neighbours(_unit(features), manipulated_queries(
             model, features, queries, labels, data.photos.num_values), depth, index,
@@ -376,11 +377,13 @@ def _rows_by_attribute(per_query: dict, queries: ManipulationQueries, photos: At
 
 
 def validation_scores(model, kind: str, data: ADDEData, config: ADDEConfig,
-                      index: Optional[str] = None) -> dict[str, float]:
-    """The model's mean top-k and NDCG on the validation queries."""
+                      index: Optional[str] = None, features: Optional[np.ndarray] = None
+                      ) -> dict[str, float]:
+    """The model's mean top-k and NDCG on the validation queries (`features`: the
+    validation split's f, when the caller has them)."""
     queries = data.queries["validation"]
     found = retrieve(model, kind, data, "validation", queries, config.eval.depth,
-                     index or config.eval.index)
+                     index or config.eval.index, features)
     per_query = scores_of(data.split_labels("validation")[found], queries.targets, config)
     return {f"val_{column}": float(np.mean(values)) for column, values in per_query.items()}
 
@@ -591,9 +594,13 @@ class ADDESystem(System):
         index = index or config.eval.index
         kind, name = config.model.kind, self.display_name(config.model.kind)
         queries = data.queries["test"]
-        found = retrieve(model, kind, data, "test", queries, config.eval.depth, index)
+        # Every item's f once: the test search, the validation figure and the walks read it.
+        features = embed(model, data.images)
+        found = retrieve(model, kind, data, "test", queries, config.eval.depth, index,
+                         features[data.splits["test"]])
         per_query = scores_of(data.split_labels("test")[found], queries.targets, config)
-        validation = validation_scores(model, kind, data, config, index)
+        validation = validation_scores(model, kind, data, config, index,
+                                       features[data.splits["validation"]])
         extra = {config.eval.selection_column: validation[config.eval.selection_column]}
         details, files = {"attributes": list(data.photos.attributes)}, {}
         if pictures:
@@ -608,7 +615,7 @@ class ADDESystem(System):
                     model, data.photos, f"{name} memory block: off-block mass {mass:.3f}")
         rows = {table: {name: row} for table, row in
                 _rows_by_attribute(per_query, queries, data.photos, extra).items()}
-        space = self.spaces(model, config, data).items
+        space = self._item_space(model, config, data, features)
         if space.walkable:
             walks = run_label_walks(space, data, config, index)
             walked = walk_queries(data, config)
@@ -650,6 +657,11 @@ class ADDESystem(System):
         linear through the memory block (γ = 1 is f′), TIRG's its composer. Moves start from
         the unnormalised representation; the search is over the unit ones (a query's norm
         does not change its ranking)."""
+        return Spaces(items=self._item_space(model, config, data, embed(model, data.images)))
+
+    def _item_space(self, model, config: ADDEConfig, data: ADDEData, features: np.ndarray
+                    ) -> ItemSpace:
+        """`spaces`' item space from every item's f [M, D]."""
         from tfgrad.export.manipulate import value_keys
         from tfgrad.spaces import ComposedMove, LinearMove
 
@@ -657,17 +669,16 @@ class ADDESystem(System):
         values = {attribute: [photos.values[position][value] if value != MISSING else ""
                               for value in photos.labels[:, position]]
                   for position, attribute in enumerate(photos.attributes)}
-        features = embed(model, data.images)
         move, kind = None, config.model.kind
         if kind in ADDE_KINDS:
             move = LinearMove(model.memory().numpy(), name="prototype_move")
         elif kind == "entangled_tirg":
             move = ComposedMove(model.change_embedding.kernel.numpy(), model.composer)
-        return Spaces(items=ItemSpace(
+        return ItemSpace(
             item_ids=photos.item_ids, item_names=photos.item_names,
             item_vectors=_unit(features), metadata=pd.DataFrame(values), move=move,
             attributes=tuple(value_keys(photos.attributes, photos.values)) if move else (),
-            move_vectors=features if move else None))
+            move_vectors=features if move else None)
 
     def export(self, model, config: ADDEConfig, data: ADDEData) -> Optional[str]:
         """ADDE's `manipulate` export over every item; the baselines are rows of the tables
