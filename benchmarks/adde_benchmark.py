@@ -14,7 +14,6 @@ is no peer figure from the same machine.
 from __future__ import annotations
 
 import os
-import resource
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -24,6 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+from workloads import peak_rss_mib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 20, "Timed training steps per stage (after 3 warm-up).")
@@ -33,10 +33,6 @@ flags.DEFINE_list("catalogue_sizes", ["10000", "100000"], "Catalogue sizes of th
 
 NUM_VALUES = (5, 4, 20, 39, 26, 4, 4)
 SIZE = 64
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _batch() -> dict:
@@ -114,7 +110,7 @@ def main(argv):
         rates[label] = _steps_per_second(model, batch)
         print(f"  {label:<40} {rates[label]:6.2f} steps/s  "
               f"{rates[label] * FLAGS.batch_size * photos_per_triplet:7.1f} images/s  "
-              f"peak RSS {_peak_mib():.0f} MiB")
+              f"peak RSS {peak_rss_mib():.0f} MiB")
     stage_3, tirg_rate = rates["ADDE stage 3 (manipulation losses)"], rates[
         "entangled TIRG (reference + positive)"]
     print(f"  ratio ADDE stage 3 / entangled TIRG steps/s: {stage_3 / tirg_rate:.2f}x")
@@ -124,7 +120,7 @@ def main(argv):
         for with_scann in (False, True):
             by_id, by_photo = manipulate_milliseconds(size, with_scann, model)
             print(f"  {size:>7} items  {'ScaNN' if with_scann else 'exact':<6} "
-                  f"{by_id:7.2f} / {by_photo:7.2f}  peak RSS {_peak_mib():.0f} MiB")
+                  f"{by_id:7.2f} / {by_photo:7.2f}  peak RSS {peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Catalogue codes are random unit vectors and the encoder untrained: neither chang
 from __future__ import annotations
 
 import os
-import resource
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -22,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+from workloads import peak_rss_mib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 20, "Timed training steps per setting (after 3 warm-up).")
@@ -30,10 +30,6 @@ flags.DEFINE_integer("queries", 50, "Timed similar queries per catalogue size.")
 flags.DEFINE_list("catalogue_sizes", ["10000", "100000"], "Catalogue sizes of the query timing.")
 
 AUTHORS_IMAGES_PER_SECOND = 31.4  # 64 / 2.04 s, their code's CIFAR-10 setting, 2 threads
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def training_images_per_second(width: float) -> float:
@@ -88,7 +84,7 @@ def main(argv):
         rates[width] = training_images_per_second(width)
         print(f"  {label:<26} {rates[width]:7.1f} images/s  "
               f"({FLAGS.batch_size / rates[width]:.2f} s/iteration)  peak RSS "
-              f"{_peak_mib():.0f} MiB")
+              f"{peak_rss_mib():.0f} MiB")
     print(f"  authors' PyTorch code, same nets  {AUTHORS_IMAGES_PER_SECOND:7.1f} images/s "
           f"(measured once here)")
     print(f"  ratio tfgrad / authors on the same nets: "
@@ -101,7 +97,7 @@ def main(argv):
         for with_scann in (False, True):
             by_id, by_photo = similar_milliseconds(size, with_scann, encoder)
             print(f"  {size:>7} items  {'ScaNN' if with_scann else 'exact':<6} "
-                  f"{by_id:7.2f} / {by_photo:7.2f}  peak RSS {_peak_mib():.0f} MiB")
+                  f"{by_id:7.2f} / {by_photo:7.2f}  peak RSS {peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ design does not depend on what Φ and θ learnt.
 from __future__ import annotations
 
 import os
-import resource
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -19,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+from workloads import peak_rss_mib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 50, "Timed training steps per setting (after 5 warm-up).")
@@ -26,10 +26,6 @@ flags.DEFINE_integer("batch_size", 64, "Photos per step.")
 flags.DEFINE_integer("starts", 64, "m, the design's random starts.")
 flags.DEFINE_integer("design_steps", 10, "The design's gradient steps.")
 flags.DEFINE_integer("designs", 5, "Timed designs (after one warm-up).")
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def training_images_per_second(width: float, image_size: int = 64) -> float:
@@ -82,11 +78,11 @@ def main(argv):
     for width, label in ((0.25, "CPU config (width 1/4)"), (1.0, "the paper's widths")):
         rates[width] = training_images_per_second(width)
         print(f"  {label:<24} {rates[width]:8.1f} images/s  "
-              f"({rates[width] / FLAGS.batch_size:.2f} steps/s)  peak RSS {_peak_mib():.0f} MiB")
+              f"({rates[width] / FLAGS.batch_size:.2f} steps/s)  peak RSS {peak_rss_mib():.0f} MiB")
     print(f"  ratio CPU config / paper's widths: {rates[0.25] / rates[1.0]:.1f}x")
     seconds = design_seconds(0.25)
     print(f"one design (m = {FLAGS.starts}, {FLAGS.design_steps} steps, CPU config, Φ = CNN-F "
-          f"1/8 at 64 px): {seconds:.2f} s  peak RSS {_peak_mib():.0f} MiB")
+          f"1/8 at 64 px): {seconds:.2f} s  peak RSS {peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

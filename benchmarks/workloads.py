@@ -1,11 +1,19 @@
-"""Synthetic workloads shared by the walk and index benchmarks."""
+"""Synthetic workloads shared by the walk and index benchmarks, and the peak-memory figure
+every benchmark prints."""
 
 from __future__ import annotations
+
+import resource
 
 import numpy as np
 import tensorflow as tf
 
 NUM_ATTRIBUTES = 8
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def clustered_unit_vectors(num_items, dim, rng):
