@@ -1,5 +1,7 @@
 """Tests for tfgrad.metrics against hand-worked examples and loop-based NumPy references."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -514,3 +516,235 @@ def test_chance_manipulation_scores_match_enumerating_every_draw():
                                                            target[None], 2)[0]
                                  for draw in draws])
         assert ndcg[query] == pytest.approx(expected_ndcg)
+
+
+# --------------------------------------------------------------------------------------------
+# Walk shape: tie-neutral restrictiveness, drift, jitter, unevenness, walk_shape_scores
+
+
+def _reference_walk_shape(relevance, attributes, directions):
+    """Per-walk mgs_r_tn, drift, jitter, uneven straight from the formulas, one walk / attribute
+    / step at a time, skipping unknown (NaN) values; NaN where nothing is known."""
+
+    def mean(values):
+        values = [v for v in values if not np.isnan(v)]
+        return sum(values) / len(values) if values else np.nan
+
+    def tie_neutral(values, alpha):  # values: seq@1..seq@N
+        signs = [np.sign(alpha * (values[k + 1] - values[k])) for k in range(len(values) - 1)]
+        average = mean(signs)
+        return np.nan if np.isnan(average) else 1 - abs(average)
+
+    num_walks, length, num_attributes = relevance.shape
+    steps = length - 1
+    rows = {"mgs_r_tn": [], "drift": [], "jitter": [], "uneven": []}
+    for p in range(num_walks):
+        t, alpha = attributes[p], directions[p]
+        others = [u for u in range(num_attributes) if u != t]
+        rows["mgs_r_tn"].append(mean([tie_neutral(relevance[p, 1:, u], alpha) for u in others]))
+        rows["drift"].append(mean([mean([abs(relevance[p, k, u] - relevance[p, 0, u])
+                                         for k in range(1, length)]) for u in others]))
+        rows["jitter"].append(mean([mean([abs(relevance[p, k, u] - relevance[p, k - 1, u])
+                                          for k in range(1, length)]) for u in others]))
+        r = relevance[p, :, t]
+        delta = alpha * (r[-1] - r[0]) / steps
+        rows["uneven"].append(mean([abs(alpha * (r[k] - r[k - 1]) - delta)
+                                    for k in range(1, length)]))
+    return {name: np.array(values) for name, values in rows.items()}
+
+
+def test_tie_neutral_restrictiveness_hand_examples():
+    # One walk of 4 items, four other attributes:
+    #   level  0.4 0.4 0.4 0.4: ties only → MGS-R-style s = −1,−1,−1 → 0; tie-neutral 0,0,0 → 1.
+    #   zigzag 0.5 0.6 0.5 0.6: up, down, up → s = +1,−1,+1 → 1 − 1/3 = 2/3 for both.
+    #   drift  0.1 0.2 0.3 0.4: up ×3 → |mean| = 1 → 0 for both.
+    #   ties   0.3 0.5 0.5 0.2: up, tie, down → MGS-R s = +1,−1,−1 → 2/3; tie-neutral +1,0,−1 → 1.
+    columns = [[0.4] * 4, [0.5, 0.6, 0.5, 0.6], [0.1, 0.2, 0.3, 0.4], [0.3, 0.5, 0.5, 0.2]]
+    other_relevance = np.array(columns).T[None]  # [1, 4, 4]
+    np.testing.assert_allclose(metrics.restrictiveness(other_relevance, np.array([1])),
+                               [[0.0, 2 / 3, 0.0, 2 / 3]], atol=1e-12)
+    for alpha in (1, -1):  # tie-neutral: α cancels in |·|
+        result = metrics.tie_neutral_restrictiveness(other_relevance, np.array([alpha]))
+        assert result.shape == (1, 4)
+        np.testing.assert_allclose(result, [[1.0, 2 / 3, 0.0, 1.0]], atol=1e-12)
+
+
+def test_tie_neutral_restrictiveness_equals_restrictiveness_without_ties(rng):
+    other_relevance = rng.random((6, 5, 3))  # continuous: no ties
+    direction = rng.choice([-1, 1], size=6)
+    np.testing.assert_allclose(metrics.tie_neutral_restrictiveness(other_relevance, direction),
+                               metrics.restrictiveness(other_relevance, direction))
+
+
+def test_drift_and_jitter_hand_example():
+    # One walk: reference then 3 items, two other attributes.
+    #   t'0: 0.5 | 0.6 0.4 0.5 → drift (0.1 + 0.1 + 0.0) / 3 = 0.2/3,
+    #                            jitter (0.1 + 0.2 + 0.1) / 3 = 0.4/3
+    #   t'1: 0.2 | 0.2 0.2 0.8 → drift (0 + 0 + 0.6) / 3 = 0.2, jitter (0 + 0 + 0.6) / 3 = 0.2
+    other_relevance = np.array([[0.5, 0.6, 0.4, 0.5], [0.2, 0.2, 0.2, 0.8]]).T[None]  # [1,4,2]
+    np.testing.assert_allclose(metrics.drift_from_reference(other_relevance), [[0.2 / 3, 0.2]])
+    np.testing.assert_allclose(metrics.jitter_step_to_step(other_relevance), [[0.4 / 3, 0.2]])
+    # Nothing changes → both 0.
+    np.testing.assert_array_equal(metrics.drift_from_reference(np.full((2, 4, 3), 0.3)), 0.0)
+    np.testing.assert_array_equal(metrics.jitter_step_to_step(np.full((2, 4, 3), 0.3)), 0.0)
+
+
+def test_unevenness_hand_examples():
+    target_relevance = np.array([
+        [0.1, 0.3, 0.5, 0.7],  # α=+1, even: d = .2 .2 .2, δ = .2 → 0
+        [0.1, 0.1, 0.1, 0.7],  # α=+1, one jump: d = 0 0 .6, δ = .2 → (.2 + .2 + .4)/3 = 0.8/3
+        [0.7, 0.7, 0.7, 0.1],  # α=−1, one jump: d = 0 0 .6, δ = .2 → 0.8/3
+        [0.9, 0.6, 0.3, 0.0],  # α=−1, even fall: d = .3 .3 .3, δ = .3 → 0
+        [0.4, 0.4, 0.4, 0.4],  # never moves: 0 (why it is read beside consistency)
+    ])
+    direction = np.array([1, 1, -1, -1, 1])
+    np.testing.assert_allclose(metrics.unevenness(target_relevance, direction),
+                               [0.0, 0.8 / 3, 0.8 / 3, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(metrics.unevenness(target_relevance, -direction),
+                               metrics.unevenness(target_relevance, direction))
+
+
+def _walk_shape_hand_relevance():
+    # Walk 0: "more t0". Positions 0 (reference) .. 3.
+    #   t0: 0.1 0.3 0.5 0.7 → uneven 0
+    #   t1: 0.5 | 0.6 0.4 0.5 → drift 0.2/3, jitter 0.4/3; TN on 0.6 0.4 0.5: −1 +1 → 1
+    #   t2: 0.2 | 0.2 0.2 0.8 → drift 0.2,   jitter 0.2;   TN on 0.2 0.2 0.8:  0 +1 → 1/2
+    #   walk: mgs_r_tn 3/4, drift 0.4/3, jitter 1/6, uneven 0
+    # Walk 1: "less t2".
+    #   t2: 0.7 0.7 0.7 0.1 → uneven 0.8/3
+    #   t0: 0.4 constant → drift 0, jitter 0, TN 1
+    #   t1: 0.1 | 0.2 0.3 0.4 → drift 0.2, jitter 0.1; TN on 0.2 0.3 0.4 with α=−1: −1 −1 → 0
+    #   walk: mgs_r_tn 1/2, drift 0.1, jitter 0.05, uneven 0.8/3
+    walk0 = np.array([[0.1, 0.3, 0.5, 0.7], [0.5, 0.6, 0.4, 0.5], [0.2, 0.2, 0.2, 0.8]]).T
+    walk1 = np.array([[0.4, 0.4, 0.4, 0.4], [0.1, 0.2, 0.3, 0.4], [0.7, 0.7, 0.7, 0.1]]).T
+    return np.stack([walk0, walk1]), np.array([0, 2]), np.array([1, -1])  # [2, 4, 3]
+
+
+def test_walk_shape_scores_hand_example():
+    relevance, attributes, directions = _walk_shape_hand_relevance()
+    scores = metrics.walk_shape_scores(relevance, attributes, directions, per_walk=True)
+    np.testing.assert_allclose(scores["mgs_r_tn_per_walk"], [0.75, 0.5])
+    np.testing.assert_allclose(scores["drift_per_walk"], [0.4 / 3, 0.1])
+    np.testing.assert_allclose(scores["jitter_per_walk"], [1 / 6, 0.05])
+    np.testing.assert_allclose(scores["uneven_per_walk"], [0.0, 0.8 / 3], atol=1e-12)
+    assert scores["mgs_r_tn"] == pytest.approx(0.625)
+    assert scores["drift"] == pytest.approx(0.7 / 6)
+    assert scores["jitter"] == pytest.approx(13 / 120)
+    assert scores["uneven"] == pytest.approx(0.4 / 3)
+    plain = metrics.walk_shape_scores(relevance, attributes, directions)
+    assert set(plain) == {"mgs_r_tn", "drift", "jitter", "uneven"}
+    assert all(isinstance(value, float) for value in plain.values())
+
+
+def test_walk_shape_scores_skip_unknown_values():
+    relevance, attributes, directions = _walk_shape_hand_relevance()
+    # Walk 0, t1 at position 2 unknown: 0.5 | 0.6 NaN 0.5.
+    #   drift t1 = (0.1 + 0) / 2 = 0.05; jitter t1: only step 0→1 known → 0.1;
+    #   TN t1 on 0.6 NaN 0.5: no known step → left out, walk mgs_r_tn = TN t2 = 1/2.
+    #   walk 0: drift (0.05 + 0.2)/2 = 0.125, jitter (0.1 + 0.2)/2 = 0.15.
+    # Walk 1, walked t2 at position 1 unknown: 0.7 NaN 0.7 0.1 → δ = 0.2 from the ends,
+    #   only d_3 = 0.6 known → |0.6 − 0.2| = 0.4.
+    relevance[0, 2, 1] = np.nan
+    relevance[1, 1, 2] = np.nan
+    scores = metrics.walk_shape_scores(relevance, attributes, directions, per_walk=True)
+    np.testing.assert_allclose(scores["mgs_r_tn_per_walk"], [0.5, 0.5])
+    np.testing.assert_allclose(scores["drift_per_walk"], [0.125, 0.1])
+    np.testing.assert_allclose(scores["jitter_per_walk"], [0.15, 0.05])
+    np.testing.assert_allclose(scores["uneven_per_walk"], [0.0, 0.4], atol=1e-12)
+    assert scores["mgs_r_tn"] == pytest.approx(0.5)
+    assert scores["drift"] == pytest.approx(0.1125)
+    assert scores["jitter"] == pytest.approx(0.1)
+    assert scores["uneven"] == pytest.approx(0.2)
+    # An unknown end of the walked attribute (no δ) leaves that walk out of "uneven".
+    relevance[1, 3, 2] = np.nan
+    scores = metrics.walk_shape_scores(relevance, attributes, directions, per_walk=True)
+    assert np.isnan(scores["uneven_per_walk"][1])
+    assert scores["uneven"] == pytest.approx(0.0)
+
+
+def test_walk_shape_scores_unscorable_column_is_nan_without_warnings():
+    relevance, attributes, directions = _walk_shape_hand_relevance()
+    relevance[0, :, 0] = np.nan  # both walked attributes unknown everywhere
+    relevance[1, :, 2] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = metrics.walk_shape_scores(relevance, attributes, directions)
+        unknown = metrics.walk_shape_scores(np.full((2, 4, 3), np.nan), attributes, directions)
+    assert np.isnan(scores["uneven"])
+    # The other attributes are intact: the hand example's values.
+    assert scores["mgs_r_tn"] == pytest.approx(0.625)
+    assert scores["drift"] == pytest.approx(0.7 / 6)
+    assert all(np.isnan(value) for value in unknown.values())
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_walk_shape_scores_match_loop_reference(missing):
+    rng = np.random.default_rng(7)
+    num_walks, num_items, num_attributes = 5, 4, 3
+    relevance = np.round(rng.random((num_walks, num_items + 1, num_attributes)), 1)  # ties too
+    relevance[rng.random(relevance.shape) < missing] = np.nan
+    attributes = rng.integers(0, num_attributes, size=num_walks)
+    directions = rng.choice([-1, 1], size=num_walks)
+    expected = _reference_walk_shape(relevance, attributes, directions)
+    scores = metrics.walk_shape_scores(relevance, attributes, directions, per_walk=True)
+    for name, values in expected.items():
+        np.testing.assert_allclose(scores[f"{name}_per_walk"], values, atol=1e-12)
+        known = values[~np.isnan(values)]
+        assert scores[name] == pytest.approx(np.mean(known) if known.size else np.nan,
+                                             nan_ok=True)
+
+
+def test_walk_shape_scores_without_nan_agree_with_the_per_walk_functions(rng):
+    relevance = rng.random((5, 5, 3))
+    attributes = rng.integers(0, 3, size=5)
+    directions = rng.choice([-1, 1], size=5)
+    scores = metrics.walk_shape_scores(relevance, attributes, directions, per_walk=True)
+    others = np.ones((5, 3), dtype=bool)
+    others[np.arange(5), attributes] = False
+    tn = metrics.tie_neutral_restrictiveness(relevance[:, 1:], directions)
+    np.testing.assert_allclose(scores["mgs_r_tn_per_walk"], (tn * others).sum(axis=1) / 2)
+    drift = metrics.drift_from_reference(relevance)
+    np.testing.assert_allclose(scores["drift_per_walk"], (drift * others).sum(axis=1) / 2)
+    jitter = metrics.jitter_step_to_step(relevance)
+    np.testing.assert_allclose(scores["jitter_per_walk"], (jitter * others).sum(axis=1) / 2)
+    uneven = metrics.unevenness(relevance[np.arange(5), :, attributes], directions)
+    np.testing.assert_allclose(scores["uneven_per_walk"], uneven)
+
+
+def test_walk_shape_functions_reject_bad_input():
+    ok, attributes, directions = _walk_shape_hand_relevance()
+    cases = [
+        ((ok[0], attributes, directions), "must be 3-D"),
+        ((ok[:, :2], attributes, directions), "at least 2 walk items"),
+        ((ok[:, :, :1], np.zeros(2, int), directions), "at least 2 attributes"),
+        ((ok[:0], attributes[:0], directions[:0]), "at least one walk"),
+        ((ok, np.array([0, 3]), directions), "attributes out of range"),
+        ((ok, np.array([0.0, 2.0]), directions), "integer ids"),
+        ((ok, attributes, np.array([1, 0])), "direction values must be"),
+        ((ok, attributes, np.array([1])), "direction must have shape"),
+        ((np.where(ok == 0.7, np.inf, ok), attributes, directions), "inf"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ValueError, match=message):
+            metrics.walk_shape_scores(*args)
+    # The per-walk functions take no NaN (walk_shape_scores is the NaN-aware one).
+    with_nan = ok.copy()
+    with_nan[0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.tie_neutral_restrictiveness(with_nan, directions)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.drift_from_reference(with_nan)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.jitter_step_to_step(with_nan)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.unevenness(with_nan[:, :, 1], directions)
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        metrics.tie_neutral_restrictiveness(ok[:, :1], directions)
+    with pytest.raises(ValueError, match="at least 2 walk items"):
+        metrics.drift_from_reference(ok[:, :2])
+    with pytest.raises(ValueError, match="at least 2 walk items"):
+        metrics.unevenness(ok[:, :2, 0], directions)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        metrics.unevenness(ok, directions)
+    with pytest.raises(ValueError, match="direction"):
+        metrics.unevenness(ok[:, :, 0], np.array([1, 2]))

@@ -20,6 +20,11 @@ __all__ = [
     "consistency",
     "restrictiveness",
     "gradual_scores",
+    "tie_neutral_restrictiveness",
+    "drift_from_reference",
+    "jitter_step_to_step",
+    "unevenness",
+    "walk_shape_scores",
     "independence_level",
     "user_auc",
     "sample_negatives",
@@ -349,6 +354,226 @@ def gradual_scores(relevance, attributes, directions, per_walk=False):
     if per_walk:
         scores["consistency"] = walk_consistency
         scores["restrictiveness"] = walk_restrictiveness
+    return scores
+
+
+# --------------------------------------------------------------------------------------------
+# Walk shape: tie-neutral restrictiveness, steadiness of the other attributes, evenness of the
+# walked one. Read beside MGS / MGS-C / MGS-R, not instead of them.
+
+
+def _as_reference_walk(relevance, name, ndim, allow_nan=False):
+    """[P, N+1, ...] relevance with the reference at position 0 and N >= 2 walk items."""
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {relevance.shape}")
+    if relevance.shape[1] < 3:
+        raise ValueError(
+            f"{name} needs the reference plus at least 2 walk items (axis 1 of length >= 3), "
+            f"got {relevance.shape[1]} (shape {relevance.shape})"
+        )
+    if np.isinf(relevance).any():
+        walk = np.argwhere(np.isinf(relevance))[0][0]
+        raise ValueError(f"{name} contains inf (first in walk {walk})")
+    return relevance if allow_nan else _as_relevance(relevance, name, ndim)
+
+
+def _known_mean(values, known, axis):
+    """Mean of `values` over the entries where `known` along `axis`; NaN where none is known."""
+    total = np.where(known, values, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / known.sum(axis=axis)
+
+
+def _mean_of_known(values, axis):
+    """Mean along `axis` of the non-NaN entries; NaN where all are NaN (no warning)."""
+    return _known_mean(values, ~np.isnan(values), axis)
+
+
+def _tie_neutral_restrictiveness(relevance, direction):
+    """NaN-aware kernel: [P, N, T] (NaN = unknown) → [P, T], NaN where no step is known."""
+    filled = np.nan_to_num(relevance)
+    signs = (_step_increases(filled, direction).astype(np.float64)
+             - _step_increases(filled, -direction))  # +1 with α, −1 against, 0 tie
+    known = ~np.isnan(relevance[:, :-1]) & ~np.isnan(relevance[:, 1:])
+    return 1.0 - np.abs(_known_mean(signs, known, axis=1))
+
+
+def _drift(relevance):
+    """NaN-aware kernel: [P, N+1, T] → [P, T], mean_k |rel_k − rel_0|."""
+    return _mean_of_known(np.abs(relevance[:, 1:] - relevance[:, :1]), axis=1)
+
+
+def _jitter(relevance):
+    """NaN-aware kernel: [P, N+1, T] → [P, T], mean_k |rel_k − rel_{k−1}|."""
+    return _mean_of_known(np.abs(np.diff(relevance, axis=1)), axis=1)
+
+
+def _unevenness(target_relevance, direction):
+    """NaN-aware kernel: [P, N+1] → [P], mean_k |d_k − δ|."""
+    steps = target_relevance.shape[1] - 1
+    increments = direction[:, None] * np.diff(target_relevance, axis=1)  # d_k, [P, N]
+    equal_step = direction * (target_relevance[:, -1] - target_relevance[:, 0]) / steps  # δ
+    return _mean_of_known(np.abs(increments - equal_step[:, None]), axis=1)
+
+
+def tie_neutral_restrictiveness(other_relevance, direction):
+    """Restrictiveness with ties counted as neutral, in every other attribute t'.
+
+        TN-Restrictiveness(seq, t') = 1 − | 1/(N−1) Σ_{k=1}^{N−1} s_k |,
+        s_k = +1 if α·rel(seq@k, t') < α·rel(seq@k+1, t'), −1 if >, 0 if equal.
+
+    Unlike `restrictiveness` (CGIR's MGS-R, where a tie is −1), a t' that stays exactly level
+    scores 1, as does one that goes up and down equally often; a monotone drift either way
+    scores 0. Because ties no longer count against α, the score does not depend on α (flipping
+    α flips every s_k and the absolute value undoes it); α is taken for symmetry with
+    `restrictiveness`. Like it, this rewards "no net drift", not steadiness (see
+    `jitter_step_to_step`).
+
+    Args:
+      other_relevance: float array [P, N, T'], rel(seq@k, t') along each of P walks of N items.
+      direction: array [P] of +1 or −1, the action α of each walk.
+
+    Returns:
+      float64 array [P, T'] in [0, 1].
+
+    Raises:
+      ValueError: if `other_relevance` is not 3-D, N < 2, `direction` is not [P] of ±1, or the
+        relevance contains NaN.
+    """
+    other_relevance = _as_relevance(other_relevance, "other_relevance", ndim=3)
+    direction = _as_directions(direction, other_relevance.shape[0])
+    return _tie_neutral_restrictiveness(other_relevance, direction)
+
+
+def drift_from_reference(other_relevance):
+    """Steadiness of every other attribute t' measured from the reference (lower is better).
+
+        Drift(seq, t') = 1/N Σ_{k=1}^{N} | rel(seq@k, t') − rel(seq@0, t') |,  seq@0 = reference
+
+    in relevance units: 0 when no walk item differs from the reference in t'.
+
+    Args:
+      other_relevance: float array [P, N+1, T'], position 0 the reference, 1..N the walk.
+
+    Returns:
+      float64 array [P, T'], in relevance units.
+
+    Raises:
+      ValueError: if `other_relevance` is not 3-D, N < 2, or it contains NaN or inf.
+    """
+    return _drift(_as_reference_walk(other_relevance, "other_relevance", ndim=3))
+
+
+def jitter_step_to_step(other_relevance):
+    """Steadiness of every other attribute t' from step to step (lower is better).
+
+        Jitter(seq, t') = 1/N Σ_{k=1}^{N} | rel(seq@k, t') − rel(seq@k−1, t') |,  seq@0 = reference
+
+    in relevance units: 0 when t' never changes; unlike restrictiveness, a zig-zag scores high.
+
+    Args:
+      other_relevance: float array [P, N+1, T'], position 0 the reference, 1..N the walk.
+
+    Returns:
+      float64 array [P, T'], in relevance units.
+
+    Raises:
+      ValueError: if `other_relevance` is not 3-D, N < 2, or it contains NaN or inf.
+    """
+    return _jitter(_as_reference_walk(other_relevance, "other_relevance", ndim=3))
+
+
+def unevenness(target_relevance, direction):
+    """How unevenly the walked attribute t moves along each walk (lower is better).
+
+        d_k = α·(r_k − r_{k−1}) for k = 1..N,   δ = α·(r_N − r_0) / N,
+        Unevenness(seq, t) = 1/N Σ_{k=1}^{N} | d_k − δ |
+
+    with r_0 = rel(reference, t), r_k = rel(seq@k, t): 0 when every step moves t by the same
+    amount δ. A walk that never moves (all d_k = δ = 0) and one moving evenly *against* α also
+    score 0, so this is read beside consistency, never alone. α cancels inside |·|; it is taken
+    so the formula reads as the signed increments.
+
+    Args:
+      target_relevance: float array [P, N+1], r_0 (the reference) .. r_N.
+      direction: array [P] of +1 or −1, the action α of each walk.
+
+    Returns:
+      float64 array [P].
+
+    Raises:
+      ValueError: if `target_relevance` is not 2-D, N < 2, `direction` is not [P] of ±1, or the
+        relevance contains NaN or inf.
+    """
+    target_relevance = _as_reference_walk(target_relevance, "target_relevance", ndim=2)
+    direction = _as_directions(direction, target_relevance.shape[0])
+    return _unevenness(target_relevance, direction)
+
+
+def walk_shape_scores(relevance, attributes, directions, per_walk=False):
+    """The walk-shape scores of a set of walks, NaN-aware (NaN = unknown relevance).
+
+    For walk p (walked attribute t_p, action α_p, reference seq@0, walk items seq@1..seq@N):
+
+        mgs_r_tn = mean_p mean_{t' ≠ t_p} TN-Restrictiveness(seq@1..seq@N, t')
+        drift    = mean_p mean_{t' ≠ t_p} Drift(seq@0..seq@N, t')
+        jitter   = mean_p mean_{t' ≠ t_p} Jitter(seq@0..seq@N, t')
+        uneven   = mean_p Unevenness(seq@0..seq@N, t_p)
+
+    (see `tie_neutral_restrictiveness`, `drift_from_reference`, `jitter_step_to_step`,
+    `unevenness`). mgs_r_tn uses the same N−1 steps as MGS-R (the reference excluded) so the
+    two are comparable; drift, jitter and uneven include the step from the reference.
+
+    Missing values: a step or difference counts only if both its values are known; each mean
+    over k is over the known ones, a t' with none is left out of the mean over t', and a walk
+    with nothing known is left out of that column's mean over walks. Unevenness needs r_0 and
+    r_N (for δ). A column with no walk to score is NaN. With no NaN these are plain means.
+
+    Args:
+      relevance: float array [P, N+1, T], rel of every attribute at the reference (position 0)
+        and along each walk (1..N), NaN where unknown.
+      attributes: int array [P], the walked column t_p, in [0, T).
+      directions: array [P] of +1 or −1, the action α_p.
+      per_walk: if True, also return the per-walk arrays.
+
+    Returns:
+      dict of floats "mgs_r_tn" (higher is better), "drift", "jitter", "uneven" (lower is
+      better); with `per_walk=True` also "<name>_per_walk" float64 arrays [P] (NaN for a walk
+      left out).
+
+    Raises:
+      ValueError: if `relevance` is not 3-D, there is no walk, N < 2, T < 2, an attribute is
+        out of range, `directions` is not [P] of ±1, or the relevance contains inf.
+    """
+    relevance = _as_reference_walk(relevance, "relevance", ndim=3, allow_nan=True)
+    num_walks, _, num_attributes = relevance.shape
+    if num_walks == 0:
+        raise ValueError(f"walk_shape_scores needs at least one walk, got shape {relevance.shape}")
+    if num_attributes < 2:
+        raise ValueError(
+            f"walk_shape_scores needs at least 2 attributes (the scores of the others average "
+            f"over the attributes other than the walked one), got T = {num_attributes}"
+        )
+    attributes = _as_int_vector(attributes, "attributes", num_walks)
+    _check_ids_in_range(attributes, num_attributes, "attributes")
+    directions = _as_directions(directions, num_walks)
+
+    walks = np.arange(num_walks)
+    others = np.ones((num_walks, num_attributes), dtype=bool)
+    others[walks, attributes] = False
+    per_attribute = {  # [P, T], NaN where nothing is known
+        "mgs_r_tn": _tie_neutral_restrictiveness(relevance[:, 1:], directions),
+        "drift": _drift(relevance),
+        "jitter": _jitter(relevance),
+    }
+    walk_scores = {name: _known_mean(values, others & ~np.isnan(values), axis=1)
+                   for name, values in per_attribute.items()}
+    walk_scores["uneven"] = _unevenness(relevance[walks, :, attributes], directions)
+
+    scores = {name: float(_mean_of_known(values, axis=0)) for name, values in walk_scores.items()}
+    if per_walk:
+        scores.update({f"{name}_per_walk": values for name, values in walk_scores.items()})
     return scores
 
 
