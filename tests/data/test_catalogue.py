@@ -97,6 +97,32 @@ def test_empty_interactions_are_accepted():
     assert [len(items) for items in catalogue.user_items()] == [0, 0, 0, 0]
 
 
+@pytest.mark.parametrize("families", [np.zeros(3, dtype=np.int64), np.zeros((4, 1), np.int64),
+                                      np.zeros(4, dtype=np.float32)])
+def test_wrong_item_families_raise(families):
+    with pytest.raises(ValueError, match=r"item_families must be \[M\] int"):
+        _catalogue(item_families=families)
+
+
+# ---------------------------------------------------------------- near-duplicate groups
+
+
+def test_near_duplicate_groups_are_tag_sets_without_families():
+    # Tags [1,0,0], [1,1,0], [0,0,1], [0,1,1]: four tag sets; without "dark", two.
+    catalogue = _catalogue()
+    assert len(set(catalogue.near_duplicate_groups().tolist())) == 4
+    groups = catalogue.with_attributes([0, 2]).near_duplicate_groups()
+    assert groups[0] == groups[1] != groups[2] == groups[3]
+
+
+def test_near_duplicate_groups_are_families_where_given():
+    families = np.array([5, 5, 9, 9])
+    catalogue = _catalogue(item_families=families)
+    np.testing.assert_array_equal(catalogue.near_duplicate_groups(), families)
+    np.testing.assert_array_equal(catalogue.with_attributes([0]).near_duplicate_groups(),
+                                  families)
+
+
 # ---------------------------------------------------------------- look-ups
 
 

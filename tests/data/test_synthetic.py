@@ -211,6 +211,26 @@ def test_family_members_share_their_non_variant_attributes():
     assert close_columns(catalogue.relevance) > 0.5 > close_columns(independent.relevance)
 
 
+def test_families_are_kept_as_consecutive_runs_sharing_most_tags():
+    catalogue = generate_catalogue(SyntheticCatalogueConfig(num_items=600, num_users=20, seed=2))
+    families = catalogue.item_families
+    assert families.shape == (600,) and families[0] == 0
+    assert set(np.diff(families).tolist()) <= {0, 1}
+    assert 5 < 600 / (families.max() + 1) < 11  # the default family_size is 8
+    np.testing.assert_array_equal(catalogue.near_duplicate_groups(), families)
+    # 9 of the 12 attributes are the family's (up to noise), 3 are drawn afresh per member.
+    tags = catalogue.item_attributes
+    agreement = (tags[1:] == tags[:-1]).mean(axis=1)
+    same_family = families[1:] == families[:-1]
+    assert agreement[same_family].mean() > 0.75 > 0.6 > agreement[~same_family].mean()
+
+
+def test_independent_items_are_families_of_one():
+    catalogue = generate_catalogue(SyntheticCatalogueConfig(num_items=50, num_users=10,
+                                                            family_size=1))
+    np.testing.assert_array_equal(catalogue.item_families, np.arange(50))
+
+
 def test_negative_family_settings_are_rejected():
     for field in ("family_size", "variant_attributes", "family_noise"):
         with pytest.raises(ValueError, match=field):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tfgrad.data.triples import Triples, make_categorical_triples, make_triples, split_triples
+from tfgrad.data.triples import (Triples, grouped_split, make_categorical_triples, make_triples,
+                                 near_duplicate_leakage, split_triples, tag_set_groups)
 
 
 def _brute_force(tags):
@@ -210,6 +211,135 @@ def test_split_invalid_fraction_raises(test_fraction):
     triples = make_triples(_random_tags(0))
     with pytest.raises(ValueError, match="test_fraction"):
         split_triples(triples, test_fraction=test_fraction)
+
+
+# ---------------------------------------------------------------- near-duplicate groups
+
+
+def _triples(pairs):
+    """Triples (reference, target) with attribute 0, direction +1."""
+    reference, target = np.array(pairs, dtype=np.int64).reshape(-1, 2).T
+    ones = np.ones(len(reference), dtype=np.int64)
+    return Triples(reference, target, 0 * ones, ones)
+
+
+def _group_pairs(triples, groups):
+    return {(min(a, b), max(a, b)) for a, b in zip(groups[triples.reference].tolist(),
+                                                 groups[triples.target].tolist())}
+
+
+def test_tag_set_groups_hand_example():
+    tags = np.array([[1, 0, 1],
+                     [0, 0, 0],
+                     [0.9, 0.2, 0.7],  # item 0's tags after thresholding at 0.5
+                     [0, 1, 0],
+                     [0, 0, 0],
+                     [1, 0, 1]])
+    groups = tag_set_groups(tags)
+    assert groups.dtype == np.int64 and groups.shape == (6,)
+    assert groups[0] == groups[2] == groups[5]
+    assert groups[1] == groups[4]
+    assert len({groups[0], groups[1], groups[3]}) == 3
+
+
+def test_tag_set_groups_beyond_one_packed_byte():
+    # Items 0 and 1 differ only in the eleventh tag.
+    tags = np.zeros((3, 11))
+    tags[:, 0] = 1
+    tags[1, 10] = 1
+    tags[2, 10] = 1
+    groups = tag_set_groups(tags)
+    assert groups[0] != groups[1] == groups[2]
+
+
+def test_near_duplicate_leakage_hand_example():
+    # Twins: items 0, 1 (group 0); 2, 3 (group 1); 4, 5 (group 2).
+    groups = np.array([0, 0, 1, 1, 2, 2])
+    train = _triples([(0, 2),    # groups 0 -> 1
+                      (1, 4)])   # groups 0 -> 2
+    test = _triples([(1, 3),     # 0 -> 1 as in training; target 3 never a training target
+                     (0, 4),     # 0 -> 2 as in training; target 4 reached from twin 1
+                     (3, 0),     # 1 -> 0: training only has 0 -> 1
+                     (5, 4),     # 2 -> 2; target 4 reached only from group 0
+                     (1, 4)])    # the training triple itself: item 1 is no twin of itself
+    leakage = near_duplicate_leakage(train, test, groups)
+    assert leakage == {"test_triples": 5, "same_group_pair": 3, "same_group_pair_share": 0.6,
+                       "twin_target": 1}
+    # Only the partition matters, not the group numbers.
+    assert near_duplicate_leakage(train, test, np.array([7, 7, -3, -3, 100, 100])) == leakage
+
+
+def test_near_duplicate_leakage_without_test_triples():
+    leakage = near_duplicate_leakage(_triples([(0, 1)]), _triples([]), np.array([0, 1]))
+    assert (leakage["test_triples"], leakage["same_group_pair"], leakage["twin_target"]) == (
+        0, 0, 0)
+    assert np.isnan(leakage["same_group_pair_share"])
+
+
+@pytest.mark.parametrize("groups, message", [
+    (np.array([0, 0, 1]), "groups has 3 entries but the triples refer to item 4"),
+    (np.zeros((5, 1), dtype=np.int64), "1-D integer array"),
+    (np.zeros(5), "1-D integer array"),
+])
+def test_bad_groups_raise(groups, message):
+    triples = _triples([(0, 4), (4, 0)])
+    with pytest.raises(ValueError, match=message):
+        near_duplicate_leakage(triples, triples, groups)
+    with pytest.raises(ValueError, match=message):
+        grouped_split(triples, groups)
+
+
+def _twin_catalogue(seed):
+    """Tags with many tag-identical twins (150 items, 32 tag sets) and their triples."""
+    tags = _random_tags(seed, num_items=150, num_attributes=5)
+    return make_triples(tags), tag_set_groups(tags)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_split_leaks_through_twins(seed):
+    triples, groups = _twin_catalogue(seed)
+    train, test = split_triples(triples, 0.2, seed=seed)
+    leakage = near_duplicate_leakage(train, test, groups)
+    assert leakage["same_group_pair_share"] > 0.9
+    assert leakage["twin_target"] > 0.5 * len(test)
+
+
+@pytest.mark.parametrize("seed, test_fraction", [(0, 0.2), (1, 0.3), (2, 0.5)])
+@pytest.mark.parametrize("kind", ["tag sets", "families"])
+def test_grouped_split_keeps_group_pairs_on_one_side(seed, test_fraction, kind):
+    triples, groups = _twin_catalogue(seed)
+    if kind == "families":  # arbitrary groups: pairs inside a group too
+        groups = np.random.default_rng(seed).integers(0, 20, size=len(groups))
+    train, test = grouped_split(triples, groups, test_fraction, seed=seed)
+    train_set, test_set = _as_set(train), _as_set(test)
+    assert len(train) + len(test) == len(triples)
+    assert train_set | test_set == _as_set(triples) and not train_set & test_set
+    for part in (train_set, test_set):
+        for r, t, a, d in part:
+            assert (t, r, a, -d) in part
+    train_pairs, test_pairs = _group_pairs(train, groups), _group_pairs(test, groups)
+    assert not train_pairs & test_pairs
+    num_pairs = len(train_pairs | test_pairs)
+    assert abs(len(test_pairs) - test_fraction * num_pairs) <= 1
+    leakage = near_duplicate_leakage(train, test, groups)
+    assert leakage["same_group_pair"] == leakage["twin_target"] == 0
+
+
+def test_grouped_split_is_deterministic_per_seed():
+    triples, groups = _twin_catalogue(0)
+    first = grouped_split(triples, groups, 0.25, seed=5)
+    second = grouped_split(triples, groups, 0.25, seed=5)
+    for a, b in zip(first, second):
+        for field in ("reference", "target", "attribute", "direction"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert _as_set(grouped_split(triples, groups, 0.25, seed=6)[1]) != _as_set(first[1])
+
+
+def test_grouped_split_of_singleton_groups_is_the_pair_split():
+    triples = make_triples(_random_tags(3))
+    by_item = grouped_split(triples, np.arange(60), 0.2, seed=4)
+    for a, b in zip(by_item, split_triples(triples, 0.2, seed=4)):
+        assert _as_set(a) == _as_set(b)
 
 
 # ---------------------------------------------------------------- Triples helpers

@@ -81,3 +81,17 @@ def test_main_job_resumes_after_a_kill_beats_chance_and_exports(tmp_path):
     assert conflict.returncode == 2
     assert "holds a run with a different model" in conflict.stderr
     assert "Traceback" not in conflict.stderr
+
+
+@pytest.mark.slow
+def test_grouped_split_trains_with_no_near_duplicate_leakage(tmp_path):
+    work_dir = tmp_path / "run"
+    result = run_module("tfgrad.train", *TINY_TRAIN_FLAGS, "--split=grouped", "--steps=30",
+                        "--checkpoint_every=30", "--eval_every=30", "--max_eval_queries=100",
+                        f"--work_dir={work_dir}", f"--export_dir={tmp_path / 'exports'}")
+    assert result.returncode == 0, result.stderr
+    # Families are the synthetic catalogue's groups: no test family pair is trained on.
+    assert re.search(r"test triples with a same-group training pair: 0/[1-9]\d* \(0\.0%\), "
+                     r"target reached from a twin: 0", result.stdout), result.stdout
+    assert json.loads((work_dir / "config.json").read_text())["split"] == "grouped"
+    assert "CGIR" in json.loads((work_dir / "metrics.json").read_text())["tables"]["synthetic"]

@@ -9,6 +9,8 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from tfgrad.data.triples import tag_set_groups
+
 
 class UnknownItemError(KeyError):
     """An item id that is not in the catalogue."""
@@ -41,6 +43,10 @@ class Catalogue:
         None when the source has none (shop data with binary tags only).
       attribute_columns: [T] int, for tags made from categorical columns (one value per
         item and column, e.g. H&M's colour), the column of each tag; None for free tags.
+      item_families: [M] int, each item's family where the source makes items as variants of
+        one design (synthetic); None otherwise.
+      image_paths: [M] str, each item's photo file ("" for an item without one) where the
+        source has photos (H&M), so that walks can be shown as photos; None otherwise.
     """
 
     name: str
@@ -52,6 +58,8 @@ class Catalogue:
     num_users: int
     relevance: Optional[np.ndarray] = None
     attribute_columns: Optional[np.ndarray] = None
+    item_families: Optional[np.ndarray] = None
+    image_paths: Optional[np.ndarray] = None
 
     def __post_init__(self):
         num_items = len(self.item_ids)
@@ -73,6 +81,17 @@ class Catalogue:
             raise ValueError(
                 f"catalogue {self.name!r}: attribute_columns has shape "
                 f"{self.attribute_columns.shape}, expected {(len(self.attributes),)}")
+        if self.item_families is not None and (
+                self.item_families.shape != (num_items,)
+                or not np.issubdtype(self.item_families.dtype, np.integer)):
+            raise ValueError(
+                f"catalogue {self.name!r}: item_families must be [M] int, got "
+                f"{self.item_families.dtype} of shape {self.item_families.shape} for "
+                f"{num_items} items")
+        if self.image_paths is not None and len(self.image_paths) != num_items:
+            raise ValueError(
+                f"catalogue {self.name!r}: {len(self.image_paths)} image paths for {num_items} "
+                f"items")
         if self.interactions.ndim != 2 or self.interactions.shape[1] != 2:
             raise ValueError(
                 f"catalogue {self.name!r}: interactions must be [K, 2] (user, item) pairs, "
@@ -122,6 +141,14 @@ class Catalogue:
         if self.relevance is None:
             return np.zeros(0, dtype=np.int64)
         return np.flatnonzero(~np.isnan(self.relevance).any(axis=1))
+
+    def near_duplicate_groups(self) -> np.ndarray:
+        """[M] int64 group of each item: its family where the catalogue has families, else its
+        tag set. A held-out triple whose two groups are joined by a training triple can be
+        answered from memory (`tfgrad.data.triples.near_duplicate_leakage`)."""
+        if self.item_families is not None:
+            return self.item_families.astype(np.int64)
+        return tag_set_groups(self.item_attributes)
 
     def with_attributes(self, indices: Sequence[int]) -> "Catalogue":
         """The same catalogue restricted to the attribute columns `indices`."""

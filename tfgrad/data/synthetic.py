@@ -86,7 +86,11 @@ class SyntheticCatalogueConfig:
 
 def generate_catalogue(config: SyntheticCatalogueConfig = SyntheticCatalogueConfig()
                        ) -> Catalogue:
-    """Generates the catalogue of `config`; the same config always gives the same catalogue."""
+    """Generates the catalogue of `config`; the same config always gives the same catalogue.
+
+    The catalogue keeps each item's family (`item_families`): a family's members are near
+    duplicates, which a held-out split must keep apart from training.
+    """
     rng = np.random.default_rng(config.seed)
     num_items, num_attributes = config.num_items, config.num_attributes
 
@@ -141,6 +145,7 @@ def generate_catalogue(config: SyntheticCatalogueConfig = SyntheticCatalogueConf
         interactions=np.stack([np.concatenate(users), np.concatenate(items)], axis=1).astype(np.int64),
         num_users=config.num_users,
         relevance=relevance,
+        item_families=family,
     )
 
 

@@ -62,7 +62,7 @@ def make_triples(item_attributes: np.ndarray, max_pairs: Optional[int] = None,
     """
     tags = np.asarray(item_attributes) > 0.5
     num_items = tags.shape[0]
-    signature_of = np.packbits(tags, axis=1)
+    signature_of = _tag_signatures(tags)
     items_by_signature: dict[bytes, list[int]] = {}
     for item in range(num_items):
         items_by_signature.setdefault(signature_of[item].tobytes(), []).append(item)
@@ -73,7 +73,7 @@ def make_triples(item_attributes: np.ndarray, max_pairs: Optional[int] = None,
         for attribute in np.flatnonzero(member_tags):
             reduced = member_tags.copy()
             reduced[attribute] = False
-            partners = items_by_signature.get(np.packbits(reduced).tobytes())
+            partners = items_by_signature.get(_tag_signatures(reduced).tobytes())
             if partners and reduced.sum() >= min_tags:
                 groups_with.append(members)
                 groups_without.append(partners)
@@ -91,6 +91,23 @@ def make_triples(item_attributes: np.ndarray, max_pairs: Optional[int] = None,
         attribute=np.repeat(attribute, 2),
         direction=np.tile(np.array([1, -1], dtype=np.int64), len(with_tag)),
     )
+
+
+def _tag_signatures(tags: np.ndarray) -> np.ndarray:
+    """[..., T] tags -> [..., ceil(T / 8)] uint8 packed rows, equal exactly when the binary tag
+    sets (a_{i,t} > 0.5) are."""
+    return np.packbits(np.asarray(tags) > 0.5, axis=-1)
+
+
+def tag_set_groups(item_attributes: np.ndarray) -> np.ndarray:
+    """[M, T] tags -> [M] int64 group of each item, shared by the items with the same binary tag
+    set: to a model that learns attributes from tags, such items are interchangeable."""
+    item_attributes = np.asarray(item_attributes)
+    if item_attributes.ndim != 2:
+        raise ValueError(f"item_attributes must be [M, T] tags, got shape "
+                         f"{item_attributes.shape}")
+    _, group = np.unique(_tag_signatures(item_attributes), axis=0, return_inverse=True)
+    return group.reshape(-1).astype(np.int64)
 
 
 def sample_block_pairs(blocks_a: list, blocks_b: list, max_pairs: Optional[int], seed: int
@@ -180,10 +197,33 @@ def split_triples(triples: Triples, test_fraction: float = 0.2,
     CGIR.md: the official code's per-triple split leaked the reverse of every test triple into
     training. Deterministic for a given seed.
     """
+    return _split_by_unordered_pair(triples, triples.reference, triples.target, test_fraction,
+                                    seed)
+
+
+def grouped_split(triples: Triples, groups: np.ndarray, test_fraction: float = 0.2,
+                  seed: int = 0) -> tuple[Triples, Triples]:
+    """Splits into (train, test) by unordered pair of the items' groups (`groups` [M] int).
+
+    Splitting by item pair still lets a test triple be answered from memory: its reference's
+    tag-identical twin, or the same pair of tag sets, is usually in training (see
+    `near_duplicate_leakage`). Here every triple between two groups, in either direction, is
+    on one side, so no training triple joins a test triple's reference group to its target
+    group. The test share is `test_fraction` of the group pairs, not of the triples.
+    Deterministic for a given seed.
+    """
+    groups = _checked_groups(groups, triples)
+    return _split_by_unordered_pair(triples, groups[triples.reference], groups[triples.target],
+                                    test_fraction, seed)
+
+
+def _split_by_unordered_pair(triples: Triples, first: np.ndarray, second: np.ndarray,
+                             test_fraction: float, seed: int) -> tuple[Triples, Triples]:
+    """(train, test) holding `test_fraction` of the unordered pairs {first[p], second[p]} (a
+    seeded sample) in test, each pair's triples all on one side."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    low = np.minimum(triples.reference, triples.target)
-    high = np.maximum(triples.reference, triples.target)
+    low, high = np.minimum(first, second), np.maximum(first, second)
     pairs, pair_of_triple = np.unique(np.stack([low, high], axis=1), axis=0, return_inverse=True)
     pair_of_triple = pair_of_triple.reshape(-1)
     order = np.random.default_rng(seed).permutation(len(pairs))
@@ -191,3 +231,60 @@ def split_triples(triples: Triples, test_fraction: float = 0.2,
     is_test_pair[order[:int(round(test_fraction * len(pairs)))]] = True
     is_test = is_test_pair[pair_of_triple]
     return triples.take(np.flatnonzero(~is_test)), triples.take(np.flatnonzero(is_test))
+
+
+def near_duplicate_leakage(train: Triples, test: Triples, groups: np.ndarray) -> dict:
+    """How many test triples a model could answer from near-duplicates seen in training.
+
+    With `groups` [M] int a group per item (tag-identical items, a synthetic family):
+      same_group_pair: test triples (i, y, i') with a training triple from group(i) to
+        group(i') (any items, any attribute);
+      twin_target: test triples whose target i' is a training triple's target from another
+        item j of group(i), j != i.
+    Held-out metrics then partly measure memorised tag sets, not generalisation.
+
+    Returns:
+      {"test_triples", "same_group_pair", "same_group_pair_share", "twin_target"}; the share
+      is NaN without test triples.
+    """
+    groups = _checked_groups(groups, train, test)
+    num_items = len(groups)
+
+    def group_pair(triples):
+        return groups[triples.reference] * num_items + groups[triples.target]
+
+    def group_target(triples):
+        return groups[triples.reference] * num_items + triples.target
+
+    same_group_pair = np.isin(group_pair(test), group_pair(train))
+    # The distinct training references reaching each (reference group, target) ...
+    reached = np.unique(np.stack([group_target(train), train.reference], axis=1), axis=0)
+    keys, references = np.unique(reached[:, 0], return_counts=True)
+    test_keys = group_target(test)
+    known = np.isin(test_keys, keys)
+    references_of_test = np.zeros(len(test), dtype=np.int64)
+    references_of_test[known] = references[np.searchsorted(keys, test_keys[known])]
+    # ... not counting the test triple's own reference.
+    reached_itself = np.isin(test.reference * num_items + test.target,
+                             train.reference * num_items + train.target)
+    twin_target = references_of_test - reached_itself > 0
+    count = int(same_group_pair.sum())
+    return {"test_triples": len(test), "same_group_pair": count,
+            "same_group_pair_share": count / len(test) if len(test) else float("nan"),
+            "twin_target": int(twin_target.sum())}
+
+
+def _checked_groups(groups: np.ndarray, *triples: Triples) -> np.ndarray:
+    """`groups` renumbered 0..G-1 (G <= M, so group·M + item fits an int64 key), refused unless
+    a 1-D integer array covering the triples' items."""
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or not np.issubdtype(groups.dtype, np.integer):
+        raise ValueError(f"groups must be a 1-D integer array (one group per item), got "
+                         f"{groups.dtype} of shape {groups.shape}")
+    for some in triples:
+        if len(some):
+            largest = int(max(some.reference.max(), some.target.max()))
+            if largest >= len(groups):
+                raise ValueError(f"groups has {len(groups)} entries but the triples refer to "
+                                 f"item {largest}")
+    return np.unique(groups, return_inverse=True)[1].reshape(-1).astype(np.int64)

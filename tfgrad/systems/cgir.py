@@ -29,7 +29,8 @@ from tfgrad.data import synthetic
 from tfgrad.data.catalogue import Catalogue
 from tfgrad.data.pipelines import cgir_training_dataset, triples_dataset
 from tfgrad.data.synthetic import SyntheticCatalogueConfig
-from tfgrad.data.triples import Triples, make_categorical_triples, make_triples, split_triples
+from tfgrad.data.triples import (Triples, grouped_split, make_categorical_triples, make_triples,
+                                 near_duplicate_leakage, split_triples)
 from tfgrad.data.word_vectors import (AttributeWordVectors, UnknownWordsError,
                                       load_attribute_word_vectors)
 from tfgrad.export.walk import export_walk, relevance_metadata
@@ -50,6 +51,7 @@ DATASETS = ("synthetic", "movielens", "hm")
 WALKS_PNG = "walks.png"
 HUMAN_COLUMNS = ("mgs", "mgs_c", "mgs_r", "agreement", "judged_steps")
 INDEXES = ("scann", "brute_force")
+SPLITS = ("pair", "grouped")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +181,8 @@ class CGIRConfig(SystemConfig):
         50-d.
       max_pairs: At most this many item pairs differing in one attribute.
       test_fraction: Held-out share of pairs.
+      split: How triples are held out. pair: by unordered item pair (CGIR.md); grouped: by
+        unordered pair of near-duplicate groups (tag-identical items; a synthetic family).
     """
 
     name: str = "cgir_synthetic"
@@ -189,11 +193,13 @@ class CGIRConfig(SystemConfig):
     glove_path: Optional[str] = None
     max_pairs: int = 50_000
     test_fraction: float = 0.2
+    split: str = option("pair", choices=SPLITS)
     model: RetrievalModelConfig = RetrievalModelConfig()
     train: CGIRTrainConfig = CGIRTrainConfig()
     eval: WalkEvalConfig = WalkEvalConfig()
 
     def __post_init__(self):
+        check_choice("split", self.split, SPLITS)
         self.check_dataset(
             {"synthetic": (), "movielens": ("movielens_dir",), "hm": ("hm_dir",)},
             f"dataset {self.dataset!r} has no attributes to walk: model {self.model.kind!r} "
@@ -224,6 +230,12 @@ class HumanJudgments:
 
 @dataclasses.dataclass(frozen=True)
 class PreparedData:
+    """The catalogue, its triples and what the evaluation walks.
+
+    `leakage` is `near_duplicate_leakage` of the split made, over the catalogue's
+    near-duplicate groups: how many test triples training already answers.
+    """
+
     catalogue: Catalogue
     word_vectors: AttributeWordVectors
     train_triples: Triples
@@ -233,6 +245,7 @@ class PreparedData:
     graded_queries: Optional[Triples] = None
     human: Optional[HumanJudgments] = None
     dropped_attributes: tuple[str, ...] = ()
+    leakage: Optional[dict] = None
 
 
 def load_catalogue(config: CGIRConfig) -> Catalogue:
@@ -308,8 +321,13 @@ def prepare_data(config: CGIRConfig) -> PreparedData:
     if len(triples) < 2:
         raise ValueError(f"catalogue {catalogue.name!r} has {len(triples)} triples: no two "
                          f"items differ in exactly one attribute")
-    train_triples, test_triples = split_triples(triples, config.test_fraction,
-                                                config.train.seed)
+    groups = catalogue.near_duplicate_groups()
+    if config.split == "grouped":
+        train_triples, test_triples = grouped_split(triples, groups, config.test_fraction,
+                                                    config.train.seed)
+    else:
+        train_triples, test_triples = split_triples(triples, config.test_fraction,
+                                                    config.train.seed)
     graded_pool = graded_queries = None
     if config.dataset == "movielens":
         graded_pool = catalogue.graded_items()
@@ -322,7 +340,8 @@ def prepare_data(config: CGIRConfig) -> PreparedData:
     return PreparedData(catalogue=catalogue, word_vectors=word_vectors,
                         train_triples=train_triples, test_triples=test_triples,
                         graded_pool=graded_pool, graded_queries=graded_queries, human=human,
-                        dropped_attributes=dropped)
+                        dropped_attributes=dropped,
+                        leakage=near_duplicate_leakage(train_triples, test_triples, groups))
 
 
 def build_model(config: CGIRConfig, data: PreparedData) -> RetrievalModel:
@@ -365,12 +384,13 @@ def build_model(config: CGIRConfig, data: PreparedData) -> RetrievalModel:
 
 def catalogue_space(catalogue: Catalogue, item_vectors, move: Optional[AttributeMove]
                     ) -> ItemSpace:
-    """The item space of a catalogue: its ids and names, the true relevance (where the
-    catalogue has it) as metadata, and the model's vectors and move."""
+    """The item space of a catalogue: its ids and names, its photos and the true relevance
+    (where the catalogue has them; the export's items table carries both, for showing walks),
+    and the model's vectors and move."""
     return ItemSpace(
         item_ids=np.asarray(catalogue.item_ids), item_names=np.asarray(catalogue.item_names),
         item_vectors=np.asarray(item_vectors, dtype=np.float32), move=move,
-        attributes=tuple(catalogue.attributes),
+        attributes=tuple(catalogue.attributes), image_paths=catalogue.image_paths,
         metadata=None if catalogue.relevance is None
         else relevance_metadata(catalogue.relevance, catalogue.attributes))
 
@@ -548,10 +568,16 @@ class CGIRSystem(System):
         return prepare_data(config)
 
     def describe(self, data: PreparedData) -> str:
-        catalogue = data.catalogue
-        return (f"{catalogue.num_items} items, {catalogue.num_users} users, "
+        catalogue, leakage = data.catalogue, data.leakage
+        text = (f"{catalogue.num_items} items, {catalogue.num_users} users, "
                 f"{catalogue.num_attributes} attributes, {len(data.train_triples)} train / "
                 f"{len(data.test_triples)} test triples")
+        if leakage is None:
+            return text
+        return (f"{text}; test triples with a same-group training pair: "
+                f"{leakage['same_group_pair']}/{leakage['test_triples']} "
+                f"({leakage['same_group_pair_share']:.1%}), target reached from a twin: "
+                f"{leakage['twin_target']}")
 
     def build(self, config: CGIRConfig, data: PreparedData) -> RetrievalModel:
         return build_model(config, data)
