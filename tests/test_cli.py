@@ -1,5 +1,6 @@
 """Bad input at the command line: one line naming the problem, exit code 2, no traceback."""
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -21,6 +22,26 @@ def export_dir(tmp_path_factory):
     rng = np.random.default_rng(0)
     base = str(tmp_path_factory.mktemp("exports") / "cli")
     save_walk_export(catalogue, rng.normal(size=(200, 8)), rng.uniform(size=(4, 8)), base)
+    return base
+
+
+@pytest.fixture(scope="module")
+def photo_export_dir(tmp_path_factory):
+    """The synthetic export's catalogue with a photo for every item but SKU000003."""
+    from PIL import Image
+
+    catalogue = generate_catalogue(SyntheticCatalogueConfig(num_items=200, num_users=20,
+                                                            num_attributes=4))
+    photos = tmp_path_factory.mktemp("photos")
+    paths = []
+    for item in catalogue.item_ids:
+        paths.append("" if item == "SKU000003" else str(photos / f"{item}.jpg"))
+        if paths[-1]:
+            Image.new("RGB", (6, 9), "teal").save(paths[-1])
+    rng = np.random.default_rng(0)
+    base = str(tmp_path_factory.mktemp("exports") / "photos")
+    save_walk_export(dataclasses.replace(catalogue, image_paths=np.array(paths)),
+                     rng.normal(size=(200, 8)), rng.uniform(size=(4, 8)), base)
     return base
 
 
@@ -69,6 +90,23 @@ def test_walk_in_sequence_starts_each_attribute_where_the_last_ended(export_dir)
     assert second.startswith(f"less dark from {last_of_first}")
     rows = [line for line in second.splitlines()[2:] if " SKU" in line]
     assert len(rows) == 5  # the reference and 4 steps
+
+
+def _plotted_size(export_dir, png_path) -> tuple[int, int]:
+    from PIL import Image
+
+    result = run_module("tfgrad.walk", f"--export_dir={export_dir}", "--item=SKU000003",
+                        "--attribute=floral", "--steps=3", "--exact", f"--plot={png_path}")
+    assert result.returncode == 0, result.stderr
+    return Image.open(png_path).size
+
+
+def test_walk_plot_draws_photos_where_items_have_them(export_dir, photo_export_dir, tmp_path):
+    # Relevance curves: one 3.6 x 3.0 in panel at 100 dpi.
+    assert _plotted_size(export_dir, tmp_path / "curves.png") == (360, 300)
+    # A photo strip: the reference (no photo: a grey tile) and 3 steps in one row, 130 dpi.
+    assert _plotted_size(photo_export_dir, tmp_path / "strip.png") == (
+        int((1.1 * 4 + 0.6) * 130), int(1.35 * 130))
 
 
 @pytest.mark.parametrize("args, fragments", [

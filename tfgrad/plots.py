@@ -1,16 +1,22 @@
-"""Pictures: walks' relevance curves, recommendation grids, rows of images and block matrices,
-as PNG bytes (for files and TensorBoard)."""
+"""Pictures: walks' relevance curves and photo strips, recommendation grids, rows of images and
+block matrices, as PNG bytes (for files and TensorBoard)."""
 
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from tfgrad.data.images import load_images  # noqa: E402
+
+# The tile of an item without a photo: light grey, so that it reads as a missing photo and not
+# as the white background of catalogue photos.
+_NO_PHOTO_GREY = 225
 
 
 def walk_relevance_png(relevance: np.ndarray, walked_attribute: Sequence[int],
@@ -53,6 +59,41 @@ def walk_relevance_png(relevance: np.ndarray, walked_attribute: Sequence[int],
         axis.tick_params(labelsize=7)
     axes[0, 0].set_ylabel("relevance", fontsize=8)
     return _png(figure, dpi=100)
+
+
+def walk_photo_strip_png(image_paths: Sequence[Sequence[Optional[str]]],
+                         strengths: Sequence[float], levels: np.ndarray,
+                         titles: Sequence[str], captions: Sequence[Sequence[str]] = (),
+                         photo_size: int = 160, dpi: int = 130) -> bytes:
+    """One row per walk: the reference's photo, then each step's, with γ and the walked
+    attribute's level under each.
+
+    Where items have photos a shopper judges the walk by eye, and binary-tag catalogues (H&M)
+    have no graded relevance for `walk_relevance_png` to draw.
+
+    Args:
+      image_paths: [W, N+1] photo files, the reference first; "" or None where an item has no
+        photo (a grey tile, captioned with the item's name when `captions` gives it).
+      strengths: [N+1] γ of each column (0 for the reference).
+      levels: [W, N+1] the walked attribute's level of each item; NaN (not graded) prints '–'.
+      titles: [W] each row's label (the move and the reference's name), in lines of at most
+        ~20 characters: it stands sideways, as high as one row.
+      captions: optional [W, N+1] item names, the first line under each photo.
+      photo_size: the side photos are decoded to, in pixels (padded white, not stretched).
+      dpi: the zoom of `image_rows_png`; its default (80) is too small to read three caption
+        lines.
+    """
+    paths = np.array([[path or "" for path in row] for row in image_paths], dtype=object)
+    has_photo = paths != ""
+    tiles = np.full(paths.shape + (photo_size, photo_size, 3), _NO_PHOTO_GREY, np.uint8)
+    if has_photo.any():
+        tiles[has_photo] = load_images(paths[has_photo].tolist(), photo_size)
+    levels = np.asarray(levels, np.float64)
+    lines = [[("" if walk >= len(captions) else f"{captions[walk][step][:16]}\n")
+              + f"γ {strengths[step]:.2f}\n"
+              + ("level –" if np.isnan(levels[walk, step]) else f"level {levels[walk, step]:.2f}")
+              for step in range(paths.shape[1])] for walk in range(paths.shape[0])]
+    return image_rows_png(list(tiles), titles, lines, dpi=dpi)
 
 
 def _png(figure, dpi: int) -> bytes:
@@ -132,7 +173,7 @@ def recommendation_grid_png(images: np.ndarray, purchased: Sequence[np.ndarray],
 
 
 def image_rows_png(rows: Sequence[np.ndarray], row_titles: Sequence[str] = (),
-                   captions: Sequence[Sequence[str]] = ()) -> bytes:
+                   captions: Sequence[Sequence[str]] = (), dpi: int = 80) -> bytes:
     """One row of images per entry (generated samples per category, a user's bought /
     retrieved / designed items, a tailoring strip), an optional caption under each image.
 
@@ -140,6 +181,7 @@ def image_rows_png(rows: Sequence[np.ndarray], row_titles: Sequence[str] = (),
       rows: per row, [k, S, S, 3] uint8 images (rows may differ in k).
       row_titles: per row, a label on its left.
       captions: per row, per image, a line under it (e.g. a preference score).
+      dpi: pixels per inch; the layout is fixed in inches, so this zooms photos and text alike.
     """
     columns = max((len(images) for images in rows), default=1)
     figure, axes = plt.subplots(len(rows), columns, squeeze=False,
@@ -157,4 +199,4 @@ def image_rows_png(rows: Sequence[np.ndarray], row_titles: Sequence[str] = (),
                 axis.set_xlabel(captions[row][column], fontsize=6)
         if row < len(row_titles):
             axes[row][0].set_ylabel(row_titles[row], fontsize=7)
-    return _png(figure, dpi=80)
+    return _png(figure, dpi=dpi)

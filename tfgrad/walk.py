@@ -10,6 +10,8 @@ ended (--combine=sequence).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from absl import flags
 
@@ -29,8 +31,9 @@ def define_flags() -> None:
                       "Several attributes: one walk along the sum of their vectors, or one "
                       "atomic walk per attribute, each starting at the previous walk's end.")
     flags.DEFINE_bool("exact", False, "Use the brute-force signature instead of ScaNN.")
-    flags.DEFINE_string("plot", None, "Also draw the walk's relevance curves to this PNG "
-                        "(catalogues with graded relevance).")
+    flags.DEFINE_string("plot", None, "Also draw the first walk to this PNG: a strip of its "
+                        "items' photos where they have photos (H&M), else its relevance "
+                        "curves (catalogues with graded relevance).")
     flags.mark_flags_as_required(["export_dir", "item", "attribute"])
 
 
@@ -112,19 +115,37 @@ def main(argv: list[str]) -> None:
 
 
 def write_plot(export, item, attributes, directions, result, path: str) -> None:
-    from tfgrad.plots import walk_relevance_png
+    """The walk as its items' photos where they have some (what a shopper judges by), else as
+    the relevance curves of graded catalogues."""
+    from tfgrad.export.versioned import RELEVANCE_PREFIX
+    from tfgrad.plots import walk_photo_strip_png, walk_relevance_png
 
-    names = export.relevance_columns()
-    if not names:
-        raise ValueError("this export's catalogue has no graded relevance to plot")
     items = export.items.set_index("item_id")
     walk_ids = [item] + [i.decode() for i in result["item_ids"][0]]
-    relevance = items.loc[walk_ids, ["relevance:" + n for n in names]].to_numpy()[None]
-    with open(path, "wb") as f:
-        f.write(walk_relevance_png(
+    strengths = np.concatenate([[0.0], result["strengths"]])
+    # A photo not on this machine (an export made elsewhere) is shown as a missing one.
+    photos = [photo if isinstance(photo, str) and os.path.exists(photo) else ""
+              for photo in items.reindex(columns=["image"]).loc[walk_ids, "image"]]
+    if any(photos):
+        level_column = RELEVANCE_PREFIX + attributes[0]
+        levels = (items.loc[walk_ids, level_column].to_numpy(np.float64)
+                  if level_column in items else np.full(len(walk_ids), np.nan))
+        names = items["name"].fillna("").loc[walk_ids].tolist()
+        # Short lines: the title stands sideways, as high as one row of photos.
+        title = "\n".join([*(f"{d} {a[:14]}" for a, d in zip(attributes, directions)),
+                           f"from {names[0][:12]}"])
+        png = walk_photo_strip_png([photos], strengths, levels[None], [title], [names])
+    else:
+        names = export.relevance_columns()
+        if not names:
+            raise ValueError("this export's items have neither photos nor graded relevance to "
+                             "plot")
+        relevance = items.loc[walk_ids, [RELEVANCE_PREFIX + n for n in names]].to_numpy()[None]
+        png = walk_relevance_png(
             relevance, [names.index(attributes[0])], [1 if directions[0] == "more" else -1],
-            names, np.concatenate([[0.0], result["strengths"]]),
-            titles=[items.loc[item, "name"]]))
+            names, strengths, titles=[items.loc[item, "name"]])
+    with open(path, "wb") as f:
+        f.write(png)
 
 
 if __name__ == "__main__":

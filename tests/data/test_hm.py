@@ -53,3 +53,26 @@ def test_shared_hm_sample():
         in_column = catalogue.item_attributes[:, catalogue.attribute_columns == column]
         assert in_column.sum(axis=1).max() == 1
         assert in_column.sum(axis=1).mean() > 0.95
+
+
+def test_photos_reach_the_items_table_of_a_walk_export(tmp_path):
+    from PIL import Image
+
+    from tfgrad.spaces import LinearMove
+    from tfgrad.systems.cgir import catalogue_space
+
+    articles = [(f"010000{k}", "Tee", colour, "Solid")
+                for k, colour in enumerate(["Black", "White", "Black", "White", "Black"])]
+    write_hm(str(tmp_path), articles, [("a", a[0]) for a in articles])
+    os.makedirs(tmp_path / "images" / "010")
+    for article in ("0100000", "0100003"):
+        Image.new("RGB", (4, 6), "red").save(tmp_path / "images" / "010" / f"{article}.jpg")
+    catalogue = load_hm(str(tmp_path), ("colour_group_name",), min_user_interactions=5)
+    photo = str(tmp_path / "images" / "010" / "{}.jpg")
+    expected = [photo.format("0100000"), "", "", photo.format("0100003"), ""]
+    assert catalogue.image_paths.tolist() == expected
+    space = catalogue_space(catalogue, np.zeros((5, 2)), LinearMove(np.zeros((2, 2))))
+    assert space.items_table()["image"].tolist() == expected
+    # Without an images folder there is no photo column at all.
+    os.rename(tmp_path / "images", tmp_path / "elsewhere")
+    assert load_hm(str(tmp_path), ("colour_group_name",)).image_paths is None

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tfgrad.data.catalogue import Catalogue, index_interactions
+from tfgrad.data.images import find_images
 
 DEFAULT_TAG_COLUMNS = ("colour_group_name", "graphical_appearance_name",
                        "perceived_colour_value_name", "product_type_name")
@@ -43,6 +44,11 @@ def load_hm(directory: str, tag_columns: Sequence[str] = DEFAULT_TAG_COLUMNS,
     dropped; items are the articles left with a purchase. Tags are "<value>" of each column in
     `tag_columns` (lower case); values on fewer than `min_tag_items` items are dropped, and so
     their items have no tag in that column. `attribute_columns` records each tag's column.
+
+    Photos (`image_paths`) are read where the download has them, in
+    `<directory>/images/<first 3 digits>/<article_id>.jpg`, as absolute paths: an export's
+    items table keeps them, so it shows photos when read on the machine it was made on. An
+    article without a photo has ""; without an images folder `image_paths` is None.
     """
     articles = read_columns(directory, "articles.csv", ["article_id", "prod_name", *tag_columns])
     purchases = read_columns(directory, "transactions_train.csv", ["customer_id", "article_id"])
@@ -64,6 +70,9 @@ def load_hm(directory: str, tag_columns: Sequence[str] = DEFAULT_TAG_COLUMNS,
                       if kept else np.zeros((len(values), 0), dtype=bool))
         attributes.extend(kept)
         columns_of_attributes.extend([column_index] * len(kept))
+    images_dir = os.path.join(os.path.abspath(directory), "images")
+    image_paths = (find_images(images_dir).match(article_ids)[1]
+                   if os.path.isdir(images_dir) else None)
     return Catalogue(
         name=name,
         item_ids=np.array(article_ids, dtype=str),
@@ -73,4 +82,5 @@ def load_hm(directory: str, tag_columns: Sequence[str] = DEFAULT_TAG_COLUMNS,
         interactions=interactions,
         num_users=len(customer_ids),
         attribute_columns=np.array(columns_of_attributes, dtype=np.int64),
+        image_paths=image_paths,
     )
