@@ -85,7 +85,8 @@ def main(argv):
 
     signature = export.saved_model.signatures[FLAGS.signature]
     local_requests = [dict(item=tf.constant([i]), attribute=tf.constant([a]),
-                           direction=tf.constant([d]), steps=tf.constant(10))
+                           direction=tf.constant([d]), steps=tf.constant(10),
+                           decoding=tf.constant(""))
                       for i, a, d in picks]
     signature(**local_requests[0])
     local, _, local_wall = run_clients(lambda r: signature(**r)["item_ids"].numpy(), 1,

@@ -79,6 +79,19 @@ def test_walk_prints_the_sequence_with_true_relevance(export_dir):
     assert "floral" in header and "dark" in header
 
 
+def test_walk_decodes_greedily_or_gradually(export_dir):
+    walks = {}
+    for decoding in ("greedy", "gradual"):
+        result = run_module("tfgrad.walk", f"--export_dir={export_dir}", "--item=SKU000003",
+                            "--attribute=floral", "--steps=6", "--exact",
+                            f"--decoding={decoding}")
+        assert result.returncode == 0, result.stderr
+        assert f"{decoding} decoding" in result.stdout.splitlines()[0]
+        walks[decoding] = [line.split()[2] for line in result.stdout.splitlines()[3:]]
+    assert len(walks["gradual"]) == len(set(walks["gradual"])) == 6
+    assert walks["gradual"] != walks["greedy"]
+
+
 def test_walk_in_sequence_starts_each_attribute_where_the_last_ended(export_dir):
     result = run_module("tfgrad.walk", f"--export_dir={export_dir}", "--item=SKU000003",
                         "--attribute=floral,dark", "--direction=more,less", "--combine=sequence",
@@ -114,6 +127,8 @@ def test_walk_plot_draws_photos_where_items_have_them(export_dir, photo_export_d
     (["--item=SKU000003", "--attribute=flroal"], ["unknown attribute(s) 'flroal'", "known:"]),
     (["--item=SKU000003", "--attribute=floral", "--steps=0"], ["steps must be in"]),
     (["--item=SKU000003", "--attribute=floral,dark"], ["2 attribute(s) but 1 direction(s)"]),
+    (["--item=SKU000003", "--attribute=floral", "--decoding=best"],
+     ["decoding must be one of greedy, gradual", "best"]),
 ])
 def test_walk_rejects_bad_requests(export_dir, args, fragments):
     _assert_clean_error(run_module("tfgrad.walk", f"--export_dir={export_dir}", *args),
@@ -186,7 +201,7 @@ def test_op_error_message_of_real_signature_errors(export_dir, recommender_dir):
     for name in ("walk", "walk_exact"):
         raw = _op_error(walk[name], item=tf.constant(["NOPE", "SKU000003", "NADA"]),
                         attribute=tf.constant(["floral"] * 3),
-                        direction=tf.constant(["more"] * 3), steps=tf.constant(3))
+                        direction=tf.constant(["more"] * 3), steps=tf.constant(3), decoding=tf.constant(""))
         assert cli.op_error_message(raw) == "unknown item id(s): NOPE NADA", raw
     recommender = load_export(recommender_dir).saved_model.signatures
     raw = _op_error(recommender["score"], user_id=tf.constant(["bob"]),

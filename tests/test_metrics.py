@@ -748,3 +748,21 @@ def test_walk_shape_functions_reject_bad_input():
         metrics.unevenness(ok, directions)
     with pytest.raises(ValueError, match="direction"):
         metrics.unevenness(ok[:, :, 0], np.array([1, 2]))
+
+
+def test_rank_correlation_by_hand():
+    from tfgrad.metrics import rank_correlation
+
+    truth = np.array([[0.1, 1.0], [0.2, 2.0], [0.3, 3.0], [0.4, 4.0]])
+    # Column 0 in order (1), column 1 reversed (-1).
+    estimated = np.array([[1.0, 4.0], [2.0, 3.0], [3.0, 2.0], [4.0, 1.0]])
+    np.testing.assert_allclose(rank_correlation(estimated, truth), [1.0, -1.0])
+    # Ranks 0,1,2,3 against 1,0,3,2: d = (1,1,1,1), ρ = 1 - 6·4/(4·15) = 0.6.
+    swapped = np.array([[2.0], [1.0], [4.0], [3.0]])
+    np.testing.assert_allclose(rank_correlation(swapped, truth[:, :1]), [0.6])
+    # Ties take their mean rank: estimated ranks 0.5, 0.5, 2, 3.
+    tied = np.array([[1.0], [1.0], [2.0], [3.0]])
+    expected = np.corrcoef([0.5, 0.5, 2, 3], [0, 1, 2, 3])[0, 1]
+    np.testing.assert_allclose(rank_correlation(tied, truth[:, :1]), [expected])
+    with pytest.raises(ValueError, match="shapes"):
+        rank_correlation(tied, truth)

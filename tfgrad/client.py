@@ -25,6 +25,8 @@ def define_flags() -> None:
     flags.DEFINE_list("attribute", None, "Attribute(s), comma-separated.")
     flags.DEFINE_list("direction", ["more"], "'more' or 'less', one per attribute.")
     flags.DEFINE_integer("steps", 10, "Walk length N.")
+    flags.DEFINE_string("decoding", "", "greedy (each step its top item, the paper's) or "
+                        "gradual (the whole walk at once); empty: the export's default.")
     flags.DEFINE_float("timeout", 30.0, "Seconds to wait for the answer.")
     flags.mark_flags_as_required(["model_name", "item", "attribute"])
 
@@ -43,7 +45,7 @@ def main(argv: list[str]) -> None:
                          f"direction(s); give one direction per attribute")
     request = walk_request(FLAGS.model_name, [FLAGS.item], [",".join(FLAGS.attribute)],
                            [",".join(FLAGS.direction)], FLAGS.steps, FLAGS.signature,
-                           FLAGS.model_version)
+                           FLAGS.model_version, FLAGS.decoding)
     with grpc.insecure_channel(FLAGS.server) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:

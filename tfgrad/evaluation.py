@@ -18,12 +18,30 @@ from tfgrad.data.pipelines import attribute_weights
 from tfgrad.data.triples import Triples
 from tfgrad.retrieval.walk import Walker, walk_strengths
 
-METRIC_NAMES = ("hr@20", "hr@50", "mrr", "mgs", "mgs_c", "mgs_r", "ind")
+# CGIR.md's MGS columns, then what they miss (`metrics.walk_shape_scores`): tie-neutral
+# restrictiveness, the others' drift from the reference and jitter step to step, unevenness.
+WALK_COLUMNS = ("mgs", "mgs_c", "mgs_r", "mgs_r_tn", "drift", "jitter", "uneven")
+METRIC_NAMES = ("hr@20", "hr@50", "mrr", *WALK_COLUMNS, "ind")
 
 
 def sample_queries(triples: Triples, max_queries: Optional[int], seed: int) -> Triples:
     """The distinct walk queries of `triples`, at most `max_queries` of them (seeded sample)."""
     queries = triples.walk_queries()
+    if max_queries is not None and len(queries) > max_queries:
+        rng = np.random.default_rng(seed)
+        queries = queries.take(np.sort(rng.choice(len(queries), max_queries, replace=False)))
+    return queries
+
+
+def validation_queries(train_triples: Triples, test_triples: Triples,
+                       max_queries: Optional[int], seed: int) -> Triples:
+    """Walk queries for choosing settings: the training triples' distinct queries that are
+    not test queries (same reference, attribute and direction), at most `max_queries`."""
+    test = {tuple(key) for key in np.stack([test_triples.reference, test_triples.attribute,
+                                            test_triples.direction], axis=1).tolist()}
+    queries = train_triples.walk_queries()
+    keys = np.stack([queries.reference, queries.attribute, queries.direction], axis=1)
+    queries = queries.take(np.flatnonzero([tuple(key) not in test for key in keys.tolist()]))
     if max_queries is not None and len(queries) > max_queries:
         rng = np.random.default_rng(seed)
         queries = queries.take(np.sort(rng.choice(len(queries), max_queries, replace=False)))
@@ -38,6 +56,21 @@ def walk_relevance(catalogue: Catalogue, walk_items: np.ndarray) -> np.ndarray:
     return catalogue.relevance[walk_items]
 
 
+def with_references(walks: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """[P, N] walks, [P] references -> [P, N + 1] items, the reference first."""
+    return np.concatenate([np.asarray(references)[:, None], walks], axis=1)
+
+
+def walk_scores(relevance: np.ndarray, queries: Triples) -> dict[str, float]:
+    """Every walk column (`WALK_COLUMNS`) of walks whose relevance [P, N + 1, T] starts with
+    the reference: MGS over the N walked items (CGIR.md), the shape columns from the
+    reference on. NaN marks unknown relevance (human judgments)."""
+    gradual = metrics.gradual_scores_with_missing(relevance[:, 1:], queries.attribute,
+                                                  queries.direction)
+    return {**gradual, **metrics.walk_shape_scores(relevance, queries.attribute,
+                                                   queries.direction)}
+
+
 def ranking_metrics(scores: np.ndarray, triples: Triples) -> dict[str, float]:
     ranks = metrics.target_ranks(scores, triples.target, triples.reference)
     return {"hr@20": metrics.hit_rate(ranks, 20), "hr@50": metrics.hit_rate(ranks, 50),
@@ -45,34 +78,40 @@ def ranking_metrics(scores: np.ndarray, triples: Triples) -> dict[str, float]:
 
 
 def run_walks(walker: Walker, queries: Triples, num_attributes: int, steps: int,
-              step_size: float, distinct: bool, batch_size: int = 512) -> np.ndarray:
+              step_size: float, distinct: bool, decoding: str = "greedy",
+              batch_size: int = 512) -> np.ndarray:
     """[P, N] item indices of the walk of every query, in batches."""
     walks = []
     for start in range(0, len(queries), batch_size):
         batch = queries.take(np.arange(start, min(start + batch_size, len(queries))))
         weights = attribute_weights(batch.attribute, batch.direction, num_attributes)
-        walks.append(walker.walk(batch.reference, weights, steps, step_size, distinct)
-                     .items.numpy())
+        walks.append(walker.walk(batch.reference, weights, steps, step_size, distinct,
+                                 decoding).items.numpy())
     return np.concatenate(walks)
 
 
 def evaluate_walker(walker: Walker, catalogue: Catalogue, test_triples: Triples,
                     steps: int = 10, step_size: float = 0.1, distinct: bool = True,
                     max_queries: Optional[int] = None, seed: int = 0,
-                    batch_size: int = 256) -> dict:
-    """All of CGIR.md's metrics for one item space.
+                    decodings: tuple[str, ...] = ("greedy",), batch_size: int = 256
+                    ) -> dict[str, dict]:
+    """All of CGIR.md's metrics (and the walk shape columns) for one item space, per decoding.
 
     Returns:
-      {"hr@20", "hr@50", "mrr", "mgs", "mgs_c", "mgs_r", "ind"} floats, plus "walks" [P, N] and
-      "queries" (the walked Triples) for pictures.
+      {decoding: {"hr@20", "hr@50", "mrr", every `WALK_COLUMNS`, "ind"} floats, plus "walks"
+      [P, N] and "queries" (the walked Triples) for pictures}; ranking and Ind do not depend
+      on the decoding and are computed once.
     """
     queries = sample_queries(test_triples, max_queries, seed)
-    walks = run_walks(walker, queries, catalogue.num_attributes, steps, step_size, distinct)
-    gradual = metrics.gradual_scores(walk_relevance(catalogue, walks), queries.attribute,
-                                     queries.direction)
-    return {**evaluate_ranking(walker, test_triples, catalogue.num_attributes, batch_size),
-            **gradual, "ind": metrics.independence_level(walker.item_vectors.numpy()),
-            "walks": walks, "queries": queries}
+    shared = {**evaluate_ranking(walker, test_triples, catalogue.num_attributes, batch_size),
+              "ind": metrics.independence_level(walker.item_vectors.numpy()), "queries": queries}
+    results = {}
+    for decoding in decodings:
+        walks = run_walks(walker, queries, catalogue.num_attributes, steps, step_size, distinct,
+                          decoding)
+        results[decoding] = {**shared, "walks": walks, **walk_scores(
+            walk_relevance(catalogue, with_references(walks, queries.reference)), queries)}
+    return results
 
 
 def evaluate_ranking(walker: Walker, test_triples: Triples, num_attributes: int,
@@ -130,12 +169,14 @@ def pool_walk_queries(relevance: np.ndarray, max_queries: Optional[int], seed: i
 
 
 def pool_gradual_scores(walker: Walker, pool_relevance: np.ndarray, queries: Triples,
-                        steps: int, step_size: float, distinct: bool) -> dict:
-    """MGS of the walks of `queries` over a pool walker ([P_items] item space), scored with the
-    pool's relevance (NaN-aware). Returns the scores, "walks" (pool positions) and "queries"."""
-    walks = run_walks(walker, queries, pool_relevance.shape[1], steps, step_size, distinct)
-    return {**metrics.gradual_scores_with_missing(pool_relevance[walks], queries.attribute,
-                                                  queries.direction),
+                        steps: int, step_size: float, distinct: bool,
+                        decoding: str = "greedy") -> dict:
+    """The walk columns of the walks of `queries` over a pool walker ([P_items] item space),
+    scored with the pool's relevance (NaN-aware). Returns the scores, "walks" (pool positions)
+    and "queries"."""
+    walks = run_walks(walker, queries, pool_relevance.shape[1], steps, step_size, distinct,
+                      decoding)
+    return {**walk_scores(pool_relevance[with_references(walks, queries.reference)], queries),
             "walks": walks, "queries": queries}
 
 
@@ -144,8 +185,8 @@ def pool_random_scores(pool_relevance: np.ndarray, queries: Triples, steps: int,
     """The chance row of `pool_gradual_scores`: random distinct pool items as walks."""
     walks = random_walks(len(pool_relevance), queries.reference, steps,
                          np.random.default_rng(seed + 1))
-    return {**metrics.gradual_scores_with_missing(pool_relevance[walks], queries.attribute,
-                                                  queries.direction), "walks": walks}
+    return {**walk_scores(pool_relevance[with_references(walks, queries.reference)], queries),
+            "walks": walks}
 
 
 def human_agreement(walks: np.ndarray, queries: Triples,
@@ -222,8 +263,8 @@ def random_baseline(catalogue: Catalogue, test_triples: Triples, steps: int = 10
     ranking = random_ranking(catalogue.num_items, test_triples, rng)
     queries = sample_queries(test_triples, max_queries, seed)
     walks = random_walks(catalogue.num_items, queries.reference, steps, rng)
-    gradual = metrics.gradual_scores(walk_relevance(catalogue, walks), queries.attribute,
-                                     queries.direction)
+    gradual = walk_scores(walk_relevance(catalogue, with_references(walks, queries.reference)),
+                          queries)
     return {**ranking, **gradual, "ind": float("nan")}
 
 
@@ -235,7 +276,7 @@ def popularity_baseline(catalogue: Catalogue, test_triples: Triples) -> dict:
     popularity = popularity + np.random.default_rng(0).random(len(popularity)) * 1e-3
     scores = np.broadcast_to(popularity, (len(test_triples), len(popularity)))
     return {**ranking_metrics(scores, test_triples),
-            **{name: float("nan") for name in ("mgs", "mgs_c", "mgs_r", "ind")}}
+            **{name: float("nan") for name in (*WALK_COLUMNS, "ind")}}
 
 
 def format_table(rows: dict[str, dict], columns: Sequence[str] = METRIC_NAMES) -> str:

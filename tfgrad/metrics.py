@@ -20,6 +20,7 @@ __all__ = [
     "consistency",
     "restrictiveness",
     "gradual_scores",
+    "rank_correlation",
     "tie_neutral_restrictiveness",
     "drift_from_reference",
     "jitter_step_to_step",
@@ -575,6 +576,45 @@ def walk_shape_scores(relevance, attributes, directions, per_walk=False):
     if per_walk:
         scores.update({f"{name}_per_walk": values for name, values in walk_scores.items()})
     return scores
+
+
+def mean_ranks(values):
+    """[M, T] → [M, T] float64 0-based ranks of each column, ties given their mean rank."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, axis=0, kind="stable")
+    ranks = np.empty_like(values)
+    np.put_along_axis(ranks, order, np.arange(len(values), dtype=np.float64)[:, None], axis=0)
+    for column in range(values.shape[1]):
+        _, inverse, counts = np.unique(values[:, column], return_inverse=True,
+                                       return_counts=True)
+        inverse = inverse.reshape(-1)
+        ranks[:, column] = (np.bincount(inverse, weights=ranks[:, column])[inverse]
+                            / counts[inverse])
+    return ranks
+
+
+def rank_correlation(estimated, truth):
+    """Spearman's ρ of each column: how well estimated levels order items as the truth does.
+
+        ρ_t = corr(rank(estimated[:, t]), rank(truth[:, t])),  ties given their mean rank
+
+    Args:
+      estimated, truth: float arrays [M, T] (M >= 2), no NaN.
+
+    Returns:
+      float64 array [T]; NaN for a column constant in either input.
+    """
+    estimated = np.asarray(estimated, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
+    if estimated.shape != truth.shape or estimated.ndim != 2 or estimated.shape[0] < 2:
+        raise ValueError(f"estimated and truth must both be [M >= 2, T], got shapes "
+                         f"{estimated.shape} and {truth.shape}")
+    if np.isnan(estimated).any() or np.isnan(truth).any():
+        raise ValueError("rank_correlation got NaN")
+    a, b = mean_ranks(estimated), mean_ranks(truth)
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
 
 
 # --------------------------------------------------------------------------------------------

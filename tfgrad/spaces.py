@@ -103,6 +103,9 @@ class ItemSpace:
       move_vectors: [M, D'] what the move starts from, when it is not the searched vector
         (ADDE moves its unnormalised representation and searches the unit ones); None: the
         item vectors.
+      levels: [M, T] estimated levels in [0, 1] of every item in the move's attributes, from
+        the model and its training data (`tfgrad.levels`), which gradual walks decode with;
+        None: greedy walks only.
     """
 
     item_ids: np.ndarray
@@ -113,6 +116,7 @@ class ItemSpace:
     image_paths: Optional[np.ndarray] = None
     metadata: Optional[pd.DataFrame] = None
     move_vectors: Optional[np.ndarray] = None
+    levels: Optional[np.ndarray] = None
 
     def __post_init__(self):
         if len(self.item_ids) != len(self.item_vectors):
@@ -124,6 +128,12 @@ class ItemSpace:
         if self.move is not None and len(self.attributes) not in (0, self.move.num_attributes):
             raise ValueError(f"{len(self.attributes)} attribute names for a move along "
                              f"{self.move.num_attributes} attributes")
+        if self.levels is not None and (
+                self.move is None
+                or np.shape(self.levels) != (len(self.item_ids), self.move.num_attributes)):
+            raise ValueError(f"levels of shape {np.shape(self.levels)} for {len(self.item_ids)} "
+                             f"items and a move along "
+                             f"{0 if self.move is None else self.move.num_attributes} attributes")
 
     @property
     def num_items(self) -> int:
@@ -141,15 +151,36 @@ class ItemSpace:
             item_vectors=self.item_vectors[items],
             image_paths=None if self.image_paths is None else self.image_paths[items],
             move_vectors=None if self.move_vectors is None else self.move_vectors[items],
+            levels=None if self.levels is None else self.levels[items],
             metadata=None if self.metadata is None
             else self.metadata.iloc[items].reset_index(drop=True))
 
-    def along(self, attribute_vectors, attributes: Sequence[str] = ()) -> "ItemSpace":
-        """The space walked along other attributes (their vectors [T', E] and names)."""
+    def along(self, attribute_vectors, attributes: Sequence[str] = (),
+              levels: Optional[np.ndarray] = None) -> "ItemSpace":
+        """The space walked along other attributes (their vectors [T', E], names and the
+        items' levels [M, T'] in them, if known)."""
         if self.move is None:
             raise ValueError("this item space has no attribute move to walk along")
         return dataclasses.replace(self, move=self.move.with_attribute_vectors(
-            np.asarray(attribute_vectors, dtype=np.float32)), attributes=tuple(attributes))
+            np.asarray(attribute_vectors, dtype=np.float32)), attributes=tuple(attributes),
+            levels=levels)
+
+    def move_directions(self) -> np.ndarray:
+        """[T, D] each attribute's mean displacement of a query, over every reference: F(t) for
+        a linear move, what a composer does on average for the others (`tfgrad.levels` reads
+        attributes a level head never saw along it)."""
+        if self.move is None:
+            raise ValueError("this item space has no attribute move")
+        starts = self.item_vectors if self.move_vectors is None else self.move_vectors
+        num_attributes = self.move.num_attributes
+        directions = []
+        for attribute in range(num_attributes):
+            weights = np.zeros((len(starts), num_attributes), np.float32)
+            weights[:, attribute] = 1.0
+            queries = self.move.queries(tf.constant(starts, tf.float32), tf.constant(weights),
+                                        tf.constant([0.0, 1.0])).numpy()
+            directions.append((queries[:, 1] - queries[:, 0]).mean(axis=0))
+        return np.stack(directions)
 
     def items_table(self) -> pd.DataFrame:
         """What an export writes to assets.extra/items.tsv: ids, names, photos, metadata."""

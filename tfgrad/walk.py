@@ -31,6 +31,9 @@ def define_flags() -> None:
                       "Several attributes: one walk along the sum of their vectors, or one "
                       "atomic walk per attribute, each starting at the previous walk's end.")
     flags.DEFINE_bool("exact", False, "Use the brute-force signature instead of ScaNN.")
+    flags.DEFINE_string("decoding", "", "greedy (each step its top item, the paper's) or "
+                        "gradual (the whole walk at once, steadier); empty: the export's "
+                        "default.")
     flags.DEFINE_string("plot", None, "Also draw the first walk to this PNG: a strip of its "
                         "items' photos where they have photos (H&M), else its relevance "
                         "curves (catalogues with graded relevance).")
@@ -38,7 +41,7 @@ def define_flags() -> None:
 
 
 def format_walk(export, item: str, attributes: list[str], directions: list[str],
-                result: dict) -> str:
+                result: dict, decoding: str) -> str:
     """The walk as a table: step, γ, id, score, relevance of each walked attribute, name."""
     items = export.items.set_index("item_id")
     shown = [a for a in attributes if a in export.relevance_columns()]
@@ -54,7 +57,7 @@ def format_walk(export, item: str, attributes: list[str], directions: list[str],
 
     moves = ", ".join(f"{d} {a}" for a, d in zip(attributes, directions))
     lines = [f"{moves} from {item} ({items.loc[item, 'name']}), export version "
-             f"{export.version}", header, row("ref", "", item, "")]
+             f"{export.version}, {decoding} decoding", header, row("ref", "", item, "")]
     for step, (item_id, score, strength) in enumerate(zip(
             result["item_ids"][0], result["scores"][0], result["strengths"]), start=1):
         lines.append(row(step, f"{strength:.2f}", item_id.decode(), f"{score:.3f}"))
@@ -96,7 +99,7 @@ def main(argv: list[str]) -> None:
         return {name: value.numpy() for name, value in signature(
             item=tf.constant([item]), attribute=tf.constant([",".join(walked_attributes)]),
             direction=tf.constant([",".join(walked_directions)]),
-            steps=tf.constant(FLAGS.steps)).items()}
+            steps=tf.constant(FLAGS.steps), decoding=tf.constant(FLAGS.decoding)).items()}
 
     if FLAGS.combine == "sum":
         legs = [(attributes, directions)]
@@ -105,8 +108,9 @@ def main(argv: list[str]) -> None:
     start = FLAGS.item
     for leg, (leg_attributes, leg_directions) in enumerate(legs):
         result = walk(start, leg_attributes, leg_directions)
-        print(("\n" if leg else "") + format_walk(export, start, leg_attributes,
-                                                   leg_directions, result))
+        print(("\n" if leg else "") + format_walk(
+            export, start, leg_attributes, leg_directions, result,
+            FLAGS.decoding or export.metadata.get("decoding", "greedy")))
         if FLAGS.plot and leg == 0:
             write_plot(export, start, leg_attributes, leg_directions, result, FLAGS.plot)
         start = result["item_ids"][0][-1].decode()

@@ -16,6 +16,7 @@ from tfgrad.export.walk import WALK_EXACT_SIGNATURE, WALK_SIGNATURE
 from tfgrad.retrieval.index import BruteForceIndex, ScannSettings
 from tfgrad.retrieval.walk import Walker
 from tfgrad.spaces import LinearMove
+from tfgrad.systems.cgir import catalogue_space
 
 NUM_ITEMS, DIM = 3000, 32
 
@@ -46,9 +47,10 @@ def exported(space, tmp_path_factory):
     return base, path, stock_path
 
 
-def _request(items, attributes, directions, steps):
+def _request(items, attributes, directions, steps, decoding=""):
     return dict(item=tf.constant(items), attribute=tf.constant(attributes),
-                direction=tf.constant(directions), steps=tf.constant(steps, tf.int32))
+                direction=tf.constant(directions), steps=tf.constant(steps, tf.int32),
+                decoding=tf.constant(decoding))
 
 
 def _graph_ops(path):
@@ -82,7 +84,7 @@ import json, tensorflow as tf, scann
 m = tf.saved_model.load({path!r})
 r = m.signatures["walk_exact"](item=tf.constant({items!r}),
     attribute=tf.constant(["floral", "dark,formal", "striped"]),
-    direction=tf.constant(["more", "less,more", "less"]), steps=tf.constant(10))
+    direction=tf.constant(["more", "less,more", "less"]), steps=tf.constant(10), decoding=tf.constant(""))
 print(json.dumps({{"ids": r["item_ids"].numpy().astype(str).tolist(),
                   "scores": r["scores"].numpy().tolist()}}))
 """
@@ -99,6 +101,30 @@ print(json.dumps({{"ids": r["item_ids"].numpy().astype(str).tolist(),
     walk = walker.walk(catalogue.item_index(items), weights, 10, 0.1)
     assert reloaded["ids"] == catalogue.item_ids[walk.items.numpy()].tolist()
     np.testing.assert_allclose(reloaded["scores"], walk.scores.numpy(), rtol=1e-5)
+
+
+def test_exported_gradual_walk_equals_in_memory_gradual_walk(space, exported):
+    catalogue, item_vectors, attribute_vectors = space
+    loaded = load_export(exported[0])
+    items = ["SKU000010", "SKU000777", "SKU002999"]
+    request = _request(items, ["floral", "dark,formal", "striped"], ["more", "less,more", "less"],
+                       10, "gradual")
+    exported_walk = loaded.saved_model.signatures[WALK_EXACT_SIGNATURE](**request)
+
+    space_in_memory = catalogue_space(catalogue, item_vectors, LinearMove(attribute_vectors))
+    walker = Walker.over(space_in_memory)
+    weights = np.zeros((3, 6), np.float32)
+    weights[0, catalogue.attributes.index("floral")] = 1
+    weights[1, catalogue.attributes.index("dark")] = -1
+    weights[1, catalogue.attributes.index("formal")] = 1
+    weights[2, catalogue.attributes.index("striped")] = -1
+    walk = walker.walk(catalogue.item_index(items), weights, 10, 0.1, decoding="gradual")
+    assert (exported_walk["item_ids"].numpy().astype(str).tolist()
+            == catalogue.item_ids[walk.items.numpy()].tolist())
+    # ... and it differs from the greedy walk the export gives by default.
+    greedy = loaded.saved_model.signatures[WALK_EXACT_SIGNATURE](**_request(
+        items, ["floral", "dark,formal", "striped"], ["more", "less,more", "less"], 10))
+    assert (greedy["item_ids"].numpy() != exported_walk["item_ids"].numpy()).any()
 
 
 def test_scann_walk_agrees_with_exact_walk(space, exported):
@@ -150,7 +176,7 @@ def test_saved_model_cli_lists_the_signatures(exported):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr
     for text in ("signature_def['walk_exact']", "inputs['item']", "inputs['attribute']",
-                 "inputs['direction']", "inputs['steps']", "outputs['item_ids']",
+                 "inputs['direction']", "inputs['steps']", "inputs['decoding']", "outputs['item_ids']",
                  "outputs['scores']"):
         assert text in result.stdout
 
@@ -164,6 +190,7 @@ def test_saved_model_cli_lists_the_signatures(exported):
     ((["SKU000001"], ["floral"], ["more"], 0), "steps must be in"),
     ((["SKU000001"], ["floral"], ["more"], NUM_ITEMS), "steps must be in"),
     ((["SKU000001", "SKU000002"], ["floral"], ["more"], 5), "same length"),
+    ((["SKU000001"], ["floral"], ["more"], 5, "best"), "decoding must be one of greedy, gradual"),
 ])
 def test_bad_requests_fail_with_a_message_naming_the_problem(exported, request_args, message):
     loaded = load_export(exported[0])

@@ -192,11 +192,15 @@ def test_baseline_export_walks_like_the_model(setting, tmp_path):
     path = cgir.SYSTEM.export(model, config, cgir.PreparedData(catalogue, words, train, test))
     stock = os.path.join(str(tmp_path), "tirg_stock", "1")
     loaded = tf.saved_model.load(stock)
-    result = loaded.signatures["walk_exact"](
-        item=tf.constant([catalogue.item_ids[3]]), attribute=tf.constant([catalogue.attributes[1]]),
-        direction=tf.constant(["more"]), steps=tf.constant(5))
-    walk = Walker.over(cgir.item_space(model, catalogue)).walk(np.array([3]), attribute_weights(
-        np.array([1]), np.array([1]), catalogue.num_attributes), 5, 0.1)
-    expected = catalogue.item_ids[walk.items.numpy()[0]]
-    assert [x.decode() for x in result["item_ids"].numpy()[0]] == expected.tolist()
+    walker = Walker.over(cgir.item_space(model, catalogue))
+    weights = attribute_weights(np.array([1]), np.array([1]), catalogue.num_attributes)
+    # "" is the config's default decoding (gradual); both decode as in memory.
+    for requested, decoding in (("", "gradual"), ("greedy", "greedy")):
+        result = loaded.signatures["walk_exact"](
+            item=tf.constant([catalogue.item_ids[3]]),
+            attribute=tf.constant([catalogue.attributes[1]]), direction=tf.constant(["more"]),
+            steps=tf.constant(5), decoding=tf.constant(requested))
+        walk = walker.walk(np.array([3]), weights, 5, 0.1, decoding=decoding)
+        expected = catalogue.item_ids[walk.items.numpy()[0]]
+        assert [x.decode() for x in result["item_ids"].numpy()[0]] == expected.tolist()
     assert os.path.exists(os.path.join(path, "saved_model.pb"))

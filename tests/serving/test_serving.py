@@ -78,7 +78,7 @@ def test_predict_over_grpc_equals_the_in_process_saved_model(served, signature):
     local_export = load_export(served["base"])
     local = local_export.saved_model.signatures[signature](
         item=tf.constant(["SKU000001", "SKU000100"]), attribute=tf.constant(["floral", "dark,formal"]),
-        direction=tf.constant(["more", "less,more"]), steps=tf.constant(6))
+        direction=tf.constant(["more", "less,more"]), steps=tf.constant(6), decoding=tf.constant(""))
     np.testing.assert_array_equal(remote["item_ids"], local["item_ids"].numpy().astype(str))
     np.testing.assert_allclose(remote["scores"], local["scores"].numpy(), rtol=1e-6)
     np.testing.assert_allclose(remote["strengths"], np.arange(1, 7) * 0.1, rtol=1e-6)
@@ -97,7 +97,7 @@ def test_output_filter_and_metadata_and_status(served):
     metadata.metadata["signature_def"].Unpack(signatures)
     assert {"walk", "walk_exact", "serving_default"} <= set(signatures.signature_def)
     assert set(signatures.signature_def["walk"].inputs) == {"item", "attribute", "direction",
-                                                            "steps"}
+                                                            "steps", "decoding"}
     assert metadata.model_spec.version.value == 1
 
     status_request = get_model_status_pb2.GetModelStatusRequest()
@@ -147,6 +147,8 @@ def _bad_requests():
         (_good_request(attributes=["flroal", "dark,formal"]), "INVALID_ARGUMENT",
          "unknown attribute(s): flroal"),
         (_good_request(steps=0), "INVALID_ARGUMENT", "steps must be in 1..399"),
+        (_good_request(decoding="best"), "INVALID_ARGUMENT",
+         "decoding must be one of greedy, gradual"),
         (_good_request(items=["SKU000001"] * 65, attributes=["floral"] * 65,
                        directions=["more"] * 65), "INVALID_ARGUMENT", "at most 64"),
     ]
@@ -209,7 +211,7 @@ def test_rest_api_in_tf_serving_json_format(served):
     status, answer = _rest(served, "/v1/models/cgir:predict", {
         "signature_name": "walk_exact",
         "inputs": {"item": ["SKU000001"], "attribute": ["floral"], "direction": ["more"],
-                   "steps": 4}})
+                   "steps": 4, "decoding": ""}})
     assert status == 200
     grpc_answer = walk_response(served["predict"].Predict(_good_request(
         "walk_exact", items=["SKU000001"], attributes=["floral"], directions=["more"], steps=4),
@@ -224,7 +226,7 @@ def test_rest_api_in_tf_serving_json_format(served):
     status, answer = _rest(served, "/v1/models/cgir:predict", b"{not json")
     assert status == 400 and "JSON Parse error" in answer["error"]
     status, answer = _rest(served, "/v1/models/cgir:predict", {"inputs": {
-        "item": ["NOPE"], "attribute": ["floral"], "direction": ["more"], "steps": 4}})
+        "item": ["NOPE"], "attribute": ["floral"], "direction": ["more"], "steps": 4, "decoding": ""}})
     assert status == 400 and "unknown item id(s): NOPE" in answer["error"]
 
 
@@ -297,6 +299,15 @@ def test_serve_and_client_commands_with_graceful_sigterm(served):
                          "--item=NOPE", "--attribute=floral")
         assert bad.returncode == 2
         assert "error: INVALID_ARGUMENT: unknown item id(s): NOPE" in bad.stderr
+        gradual = run_module("tfgrad.client", f"--server=127.0.0.1:{port[1]}",
+                             "--model_name=cgir", "--item=SKU000001", "--attribute=floral",
+                             "--steps=3", "--decoding=gradual")
+        assert gradual.returncode == 0, gradual.stderr
+        bad_decoding = run_module("tfgrad.client", f"--server=127.0.0.1:{port[1]}",
+                                  "--model_name=cgir", "--item=SKU000001",
+                                  "--attribute=floral", "--decoding=sideways")
+        assert bad_decoding.returncode == 2
+        assert "error: INVALID_ARGUMENT: decoding must be one of" in bad_decoding.stderr
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=60)

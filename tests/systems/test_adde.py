@@ -53,7 +53,7 @@ def test_run_measures_top_k_and_ndcg_overall_and_per_attribute(finished):
     assert per_attribute and set(per_attribute) <= set(adde.DEFAULT_ATTRIBUTES[
         "fashion_products"])
     walks = result.evaluation.tables["walks"]
-    assert list(walks.rows) == ["ADDE", "random items"]
+    assert list(walks.rows) == ["ADDE (gradual)", "ADDE (greedy)", "random items"]
     for row in walks.rows.values():
         assert all(0.0 <= row[column] <= 1.0 for column in adde.WALK_COLUMNS)
     for picture in (adde.MANIPULATIONS_PNG, adde.MEMORY_PNG, adde.WALK_PNG):
@@ -241,19 +241,25 @@ def test_the_exported_walk_goes_from_the_reference_toward_the_manipulated_query(
     old = data.photos.values[position][data.photos.labels[row, position]]
     new = data.photos.values[position][value]
     attribute = data.photos.attributes[position]
-    walk = export.saved_model.signatures["walk_exact"](
-        item=tf.constant([data.photos.item_ids[row]]),
-        attribute=tf.constant([f"{attribute}={old},{attribute}={new}"]),
-        direction=tf.constant(["less,more"]), steps=tf.constant(10))
     from tfgrad.retrieval.walk import Walker
 
     weights = np.zeros((1, len(space.attributes)), np.float32)
     weights[0, space.attributes.index(f"{attribute}={old}")] = -1.0
     weights[0, space.attributes.index(f"{attribute}={new}")] = 1.0
-    expected = Walker.over(space).walk(np.array([row]), weights, 10, config.eval.step_size)
-    assert [item.decode() for item in walk["item_ids"].numpy()[0]] == list(
-        space.item_ids[expected.items.numpy()[0]])
+    walker = Walker.over(space)
+    # "" decodes as configured (gradual, from the classifiers' probabilities); both decodings
+    # equal the in-memory walk.
+    for requested, decoding in (("", "gradual"), ("greedy", "greedy")):
+        walk = export.saved_model.signatures["walk_exact"](
+            item=tf.constant([data.photos.item_ids[row]]),
+            attribute=tf.constant([f"{attribute}={old},{attribute}={new}"]),
+            direction=tf.constant(["less,more"]), steps=tf.constant(10),
+            decoding=tf.constant(requested))
+        expected = walker.walk(np.array([row]), weights, 10, config.eval.step_size,
+                               decoding=decoding)
+        assert [item.decode() for item in walk["item_ids"].numpy()[0]] == list(
+            space.item_ids[expected.items.numpy()[0]])
     np.testing.assert_allclose(walk["strengths"].numpy()[-1], 1.0, atol=1e-6)
-    # γ = 1 is f′: the last step's item is manipulate's best not walked before it.
+    # γ = 1 is f′: the greedy walk's last item is manipulate's best not walked before it.
     answer = _manipulate(export, item_id=data.photos.item_ids[row], values=(new,), k=10)
     assert walk["item_ids"].numpy()[0][-1] in answer["item_ids"].numpy()

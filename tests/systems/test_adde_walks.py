@@ -15,7 +15,7 @@ QUERIES = ManipulationQueries(references=np.array([0]), attributes=np.array([0])
 
 
 def test_label_walk_relevance_by_hand():
-    walks = np.array([[3, 1, 2, 4]])
+    walks = np.array([[3, 1, 2, 4]])  # (the reference first in `walk_scores`' input)
     relevance = adde.label_walk_relevance(LABELS, walks, QUERIES)
     np.testing.assert_array_equal(relevance[0], [[0, 1, 0],    # item 3: old value, t2 changed
                                                  [1, 1, 1],    # item 1: the target
@@ -24,7 +24,7 @@ def test_label_walk_relevance_by_hand():
 
 
 def test_walk_scores_by_hand():
-    walks = np.array([[3, 1, 2, 4]])
+    walks = np.array([[0, 3, 1, 2, 4]])  # the reference, then 4 steps
     scores = adde.walk_scores(adde.label_walk_relevance(LABELS, walks, QUERIES), QUERIES)
     # The new value at steps 2-4 of 4; others kept at 5 of 8 (attribute, step) pairs.
     assert scores["target_share"] == pytest.approx(0.75)
@@ -32,3 +32,5 @@ def test_walk_scores_by_hand():
     # Consistency: one of the three steps increases the walked attribute (0 → 1).
     assert scores["mgs_c"] == pytest.approx(1 / 3)
     assert set(adde.WALK_COLUMNS) <= set(scores)
+    # Others changed from the reference: t1 at step 3, t2 at steps 1 and 4: 3 of 8.
+    assert scores["drift"] == pytest.approx(3 / 8)

@@ -41,8 +41,8 @@ def test_movielens_genome_and_human_tables(tmp_path):
         f"--movielens_dir={ML_SMALL}", f"--genome_dir={GENOME_HEAD}",
         f"--soft_attributes_path={SOFT_ATTRIBUTES}", f"--work_dir={tmp_path / 'runs'}",
         *TINY_MODEL_FLAGS, "--models=cgir,tirg", "--seeds=2", f"--output={output}")
-    saved = _check_comparison(result, output, ["genome", "human"], ["CGIR", "TIRG"])
-    assert saved["tables"]["human"]["CGIR"]["judged_steps"]["mean"] >= 0
+    saved = _check_comparison(result, output, ["genome", "human"], ["CGIR (gradual)", "TIRG (gradual)", "CGIR (greedy)"])
+    assert saved["tables"]["human"]["CGIR (gradual)"]["judged_steps"]["mean"] >= 0
     # Trained models are found again, not retrained.
     again = run_module(
         "tfgrad.evaluate", f"--flagfile={os.path.join(REPO, 'configs', 'cgir_movielens.cfg')}",
@@ -51,9 +51,9 @@ def test_movielens_genome_and_human_tables(tmp_path):
         *TINY_MODEL_FLAGS, "--models=cgir", "--seeds=1", f"--output={tmp_path / 'again.json'}")
     assert again.returncode == 0, again.stderr
     assert "loaded" in again.stdout
-    first = json.loads((tmp_path / "again.json").read_text())["tables"]["genome"]["CGIR"]
+    first = json.loads((tmp_path / "again.json").read_text())["tables"]["genome"]["CGIR (gradual)"]
     assert first["hr@20"]["mean"] == pytest.approx(
-        saved["tables"]["genome"]["CGIR"]["hr@20"]["values"][0])
+        saved["tables"]["genome"]["CGIR (gradual)"]["hr@20"]["values"][0])
 
 
 @needs_shared_data
@@ -64,7 +64,7 @@ def test_hm_shop_table(tmp_path):
         "tfgrad.evaluate", f"--flagfile={os.path.join(REPO, 'configs', 'cgir_hm.cfg')}",
         f"--hm_dir={HM}", f"--work_dir={tmp_path / 'runs'}", *TINY_MODEL_FLAGS,
         "--max_pairs=2000", "--models=cgir_no_vae,dscmr", "--seeds=2", f"--output={output}")
-    _check_comparison(result, output, ["shop"], ["CGIR w/o VAE", "DSCMR"])
+    _check_comparison(result, output, ["shop"], ["CGIR w/o VAE (gradual)", "DSCMR (gradual)", "DSCMR (greedy)"])
 
 
 @pytest.mark.slow
@@ -76,8 +76,9 @@ def test_synthetic_table_every_model(tmp_path):
         "--max_eval_queries=100", f"--work_dir={tmp_path / 'runs'}", f"--models={models}",
         "--seeds=2", f"--output={output}")
     saved = _check_comparison(result, output, ["synthetic"],
-                              ["CGIR", "CGIR w/o Sparse", "CGIR w/o VAE", "CBIR", "DSCMR",
-                               "TIRG"])
+                              [f"{name} ({decoding})" for decoding in ("gradual", "greedy")
+                               for name in ("CGIR", "CGIR w/o Sparse", "CGIR w/o VAE", "CBIR",
+                                            "DSCMR", "TIRG")])
     assert "untrained CGIR" in saved["tables"]["synthetic"]
 
 

@@ -20,6 +20,7 @@ InvalidArgumentError naming them (the server's INVALID_ARGUMENT).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -30,6 +31,7 @@ from tfgrad.data.attributes import MISSING
 from tfgrad.data.images import decode_photo_bytes, normalize_images
 from tfgrad.export.versioned import check_input, save_export_pair, string_to_index_table
 from tfgrad.export.walk import WalkServingModule
+from tfgrad.retrieval.gradual import GradualSettings
 from tfgrad.retrieval.index import ScannSettings, build_index
 from tfgrad.spaces import ItemSpace
 
@@ -169,18 +171,23 @@ class ManipulateServingModule(tf.Module):
 
 def export_manipulate(model, space: ItemSpace, item_labels: np.ndarray, item_photos,
                       attributes: Sequence[str], values: Sequence[Sequence[str]],
-                      step_size: float, export_dir: str, name: str, metadata: dict) -> str:
+                      step_size: float, export_dir: str, name: str, metadata: dict,
+                      decoding: str = "greedy", gradual: GradualSettings = GradualSettings()
+                      ) -> str:
     """Exports the model and its walkable item space (`move_vectors` = the representations f)
     as `<export_dir>/<name>/` (ScaNN) and its stock twin; returns the version path. The
-    metadata lists every attribute's values (what the CLI names when a value is unknown)."""
+    metadata lists every attribute's values (what the CLI names when a value is unknown)
+    and how walks decode by default."""
     metadata = {**metadata, "image_size": int(model.image_size), "items": space.num_items,
                 "attributes": {attribute: list(names)
                                for attribute, names in zip(attributes, values)},
-                "walk_attributes": list(space.attributes), "step_size": step_size}
+                "walk_attributes": list(space.attributes), "step_size": step_size,
+                "decoding": decoding, "gradual": dataclasses.asdict(gradual)}
     items = space.items_table()
     return save_export_pair(
         lambda with_scann: ManipulateServingModule(
             model, space.item_ids, space.move_vectors, item_labels, item_photos, attributes,
             values, items, with_scann,
-            walks=WalkServingModule(space, step_size, with_scann=with_scann)),
+            walks=WalkServingModule(space, step_size, with_scann=with_scann,
+                                    decoding=decoding, gradual=gradual)),
         export_dir, name, metadata)

@@ -3,12 +3,15 @@
 An export (`tfgrad.export.versioned`) holds, over one item space:
   walk        ScaNN search (loading needs `import scann` first, which registers its ops);
   walk_exact  brute force with stock TensorFlow ops (also `serving_default`);
-the `_stock` twin holds `walk_exact` alone. Any `ItemSpace` with an attribute move exports
-this way, whatever model made it.
+the `_stock` twin holds `walk_exact` alone. Both decode "greedy" or "gradual"
+(`tfgrad.retrieval.gradual`, with the items' estimated levels and the decoder's weights stored
+in the export, so a served walk decodes as the evaluated one did); "" asks for the export's
+default. Any `ItemSpace` with an attribute move exports this way, whatever model made it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import numpy as np
@@ -17,6 +20,7 @@ import tensorflow as tf
 
 from tfgrad.export.versioned import (RELEVANCE_PREFIX, check_input, save_export_pair,
                                      string_to_index_table)
+from tfgrad.retrieval.gradual import DECODINGS, GradualSettings
 from tfgrad.retrieval.index import BruteForceIndex, ScannIndex, ScannSettings, as_constant_variable
 from tfgrad.retrieval.walk import Walker
 from tfgrad.spaces import ItemSpace
@@ -29,6 +33,7 @@ _INPUT_SIGNATURE = [
     tf.TensorSpec([None], tf.string, name="attribute"),
     tf.TensorSpec([None], tf.string, name="direction"),
     tf.TensorSpec([], tf.int32, name="steps"),
+    tf.TensorSpec([], tf.string, name="decoding"),
 ]
 
 
@@ -44,20 +49,30 @@ class WalkServingModule(tf.Module):
 
     Inputs (per request of B walks): item [B] external ids; attribute [B] attribute strings,
     several joined by commas ("floral,dark"); direction [B] "more"/"less", one per attribute
-    ("more,less"); steps, the walk length N. Outputs: item_ids, item_names, scores [B, N] and
-    strengths [N] (γ_n).
+    ("more,less"); steps, the walk length N; decoding, "greedy", "gradual" or "" (the
+    export's default). Outputs: item_ids, item_names, scores [B, N] and strengths [N] (γ_n).
+    An export of a space without estimated levels decodes greedily only.
     """
 
     def __init__(self, space: ItemSpace, step_size: float,
-                 scann_settings: Optional[ScannSettings] = None, with_scann: bool = True):
+                 scann_settings: Optional[ScannSettings] = None, with_scann: bool = True,
+                 decoding: str = "greedy", gradual: GradualSettings = GradualSettings()):
         super().__init__(name="tfgrad_walk")
         if not space.walkable or len(space.attributes) != space.move.num_attributes:
             raise ValueError("a walk export needs an item space with an attribute move and "
                              "the names of its attributes")
+        if decoding not in DECODINGS or (decoding == "gradual" and space.levels is None):
+            raise ValueError(f"cannot export default decoding {decoding!r} for a space "
+                             f"{'without' if space.levels is None else 'with'} levels")
         self._items_table = space.items_table()
         item_vectors = as_constant_variable(space.item_vectors, "item_vectors")
+        levels = (None if space.levels is None
+                  else as_constant_variable(space.levels, "item_levels"))
+        self.decodings = DECODINGS if levels is not None else ("greedy",)
+        self.default_decoding = decoding
         self.exact = Walker(item_vectors, space.move, BruteForceIndex(item_vectors),
-                            reference_vectors=space.move_vectors)
+                            reference_vectors=space.move_vectors, levels=levels,
+                            gradual=gradual)
         self.item_lookup = string_to_index_table(space.item_ids)
         self.attribute_lookup = string_to_index_table(space.attributes)
         self.item_ids = tf.Variable(list(space.item_ids), dtype=tf.string, trainable=False)
@@ -70,7 +85,8 @@ class WalkServingModule(tf.Module):
         if with_scann:
             self.approximate = Walker(item_vectors, space.move,
                                       ScannIndex(item_vectors.numpy(), scann_settings),
-                                      reference_vectors=space.move_vectors)
+                                      reference_vectors=space.move_vectors, levels=levels,
+                                      gradual=gradual)
             self.walk = tf.function(lambda *inputs: self._walk(self.approximate, *inputs),
                                     input_signature=_INPUT_SIGNATURE)
 
@@ -117,12 +133,27 @@ class WalkServingModule(tf.Module):
                 words.value_rowids(), batch_size)
             return tf.identity(reference), weights
 
-    def _walk(self, walker: Walker, item, attribute, direction, steps):
+    def _walk(self, walker: Walker, item, attribute, direction, steps, decoding):
         reference, weights = self.parse_request(item, attribute, direction)
         steps_check = check_input((steps >= 1) & (steps < walker.num_items),
                              f"steps must be in 1..{walker.num_items - 1}, got", steps)
-        with tf.control_dependencies([steps_check]):
-            walk = walker.walk(reference, weights, tf.identity(steps), self.step_size)
+        decoding = tf.where(tf.equal(decoding, ""), self.default_decoding, decoding)
+        decoding_check = check_input(
+            tf.reduce_any(tf.equal(decoding, self.decodings)),
+            f"decoding must be one of {', '.join(self.decodings)} (or empty for "
+            f"{self.default_decoding}), got", decoding)
+        with tf.control_dependencies([steps_check, decoding_check]):
+            steps = tf.identity(steps)
+
+            def decoded(name):
+                return lambda: walker.walk(reference, weights, steps, self.step_size,
+                                           decoding=name)
+
+            if len(self.decodings) == 1:
+                walk = decoded("greedy")()
+            else:
+                walk = tf.cond(tf.equal(decoding, "gradual"), decoded("gradual"),
+                               decoded("greedy"))
         return {
             "item_ids": tf.gather(self.item_ids, walk.items),
             "item_names": tf.gather(self.item_names, walk.items),
@@ -132,12 +163,17 @@ class WalkServingModule(tf.Module):
 
 
 def export_walk(space: ItemSpace, export_dir: str, name: str, step_size: float,
-                metadata: dict) -> str:
+                metadata: dict, decoding: str = "greedy",
+                gradual: GradualSettings = GradualSettings()) -> str:
     """Exports a walkable item space as `<export_dir>/<name>/` and its stock twin; returns the
     ScaNN export's version path. `metadata` (model, catalogue, config, …) goes to
-    assets.extra/ beside what the walk CLI reads (attributes, step size, sizes)."""
+    assets.extra/ beside what the walk CLI reads (attributes, step size, sizes, the default
+    decoding and the gradual decoder's settings)."""
     metadata = {**metadata, "num_items": space.num_items, "attributes": list(space.attributes),
-                "step_size": step_size, "latent_dim": int(space.item_vectors.shape[1])}
+                "step_size": step_size, "latent_dim": int(space.item_vectors.shape[1]),
+                "decoding": decoding, "gradual": dataclasses.asdict(gradual),
+                "decodings": list(DECODINGS if space.levels is not None else ("greedy",))}
     return save_export_pair(
-        lambda with_scann: WalkServingModule(space, step_size, with_scann=with_scann),
+        lambda with_scann: WalkServingModule(space, step_size, with_scann=with_scann,
+                                             decoding=decoding, gradual=gradual),
         export_dir, name, metadata)

@@ -200,6 +200,13 @@ class ADDE(TrackedModel):
         _, logits = self.features_and_logits(images, training=False)
         return tf.stack([tf.argmax(values, axis=1) for values in logits], axis=1)
 
+    def value_probabilities(self, features) -> tf.Tensor:
+        """[B, A·d] f → [B, ΣV] each attribute's softmax over its values, from its own block
+        of f (the levels gradual walks decode with)."""
+        chunks = tf.split(features, [self.chunk_dim] * len(self.heads), axis=1)
+        return tf.concat([tf.nn.softmax(head.classifier(chunk), axis=1)
+                          for head, chunk in zip(self.heads, chunks)], axis=1)
+
     def prototypes(self) -> tf.Tensor:
         """[ΣV, A·d] the prototype means (zero outside their blocks; zero before stage 2)."""
         means = tf.math.divide_no_nan(self.prototype_sums,

@@ -1,9 +1,11 @@
-"""The walk: q_n = move(h_i, γ_n Σ_t α_t φ_t), γ_n = step_size·n, top item per step (CGIR.md;
-the move is the item space's, `tfgrad.spaces`).
+"""The walk: q_n = move(h_i, γ_n Σ_t α_t φ_t), γ_n = step_size·n (CGIR.md; the move is the
+item space's, `tfgrad.spaces`), decoded into one item per step.
 
-All N steps of all B queries go to the index as one [B·N, D] batch; the only sequential part
-is choosing, per step, the best candidate not already used — over N+1 candidates, not M items.
-The same `Walker` serves evaluation, the CLI (through the SavedModel) and export.
+All N steps of all B queries go to the index as one [B·N, D] batch. Two decodings read those
+candidates: "greedy" (the paper's) takes each step's top item not already used — over N+1
+candidates, not M items; "gradual" (`tfgrad.retrieval.gradual`) keeps K per step and chooses
+the whole path at once from the items' estimated levels. The same `Walker` serves evaluation,
+the CLI (through the SavedModel) and export.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfgrad.retrieval.gradual import DECODINGS, GradualSettings, decode_gradual
 from tfgrad.retrieval.index import as_constant_variable, build_index
 
 
@@ -88,26 +91,40 @@ class Walker(tf.Module):
       index: a `BruteForceIndex` or `ScannIndex` over the item vectors.
       reference_vectors: [M, D'] what the move starts from when it is not the searched
         vector (an item space's `move_vectors`); None: the item vectors.
+      levels: [M, T] estimated levels of every item in the move's attributes (an item
+        space's `levels`), which gradual decoding needs; None: greedy decoding only.
+      gradual: the gradual decoder's candidates and weights.
     """
 
     def __init__(self, item_vectors, move, index: tf.Module, name: str = "walker",
-                 reference_vectors=None):
+                 reference_vectors=None, levels=None,
+                 gradual: GradualSettings = GradualSettings()):
         super().__init__(name=name)
         self.item_vectors = as_constant_variable(item_vectors, "item_vectors")
         self.reference_vectors = (self.item_vectors if reference_vectors is None else
                                   as_constant_variable(reference_vectors, "reference_vectors"))
         self.move = move
         self.index = index
+        self.levels = None if levels is None else as_constant_variable(levels, "levels")
+        self.gradual = gradual
 
     @classmethod
-    def over(cls, space, index_kind: str = "brute_force", scann_settings=None) -> "Walker":
+    def over(cls, space, index_kind: str = "brute_force", scann_settings=None,
+             gradual: GradualSettings = GradualSettings()) -> "Walker":
         """A walker over an `ItemSpace` with a fresh index ("brute_force" or "scann"; ScaNN's
         settings chosen by catalogue size when None)."""
         if space.move is None:
             raise ValueError("this item space cannot be walked: it has no attribute move")
         return cls(space.item_vectors, space.move,
                    build_index(space.item_vectors, index_kind, scann_settings),
-                   reference_vectors=space.move_vectors)
+                   reference_vectors=space.move_vectors, levels=space.levels, gradual=gradual)
+
+    def with_gradual(self, gradual: GradualSettings, levels=None) -> "Walker":
+        """The same walker (same index and tables) decoding with other settings, or other
+        levels (e.g. a ceiling fed the true relevance)."""
+        return Walker(self.item_vectors, self.move, self.index, name=self.name,
+                      reference_vectors=self.reference_vectors,
+                      levels=self.levels if levels is None else levels, gradual=gradual)
 
     @property
     def num_items(self) -> int:
@@ -120,7 +137,7 @@ class Walker(tf.Module):
                                  attribute_weights, strengths)
 
     def walk(self, reference, attribute_weights, steps=10, step_size=0.1,
-             distinct: bool = True) -> Walk:
+             distinct: bool = True, decoding: str = "greedy") -> Walk:
         """Walks from each reference item along its signed attribute weights.
 
         Args:
@@ -130,23 +147,46 @@ class Walker(tf.Module):
           steps: N.
           step_size: γ_1; γ_n = step_size·n.
           distinct: no item twice in a walk (default); False gives the paper's exact protocol,
-            where consecutive γ may return the same item.
+            where consecutive γ may return the same item (greedy decoding only: a gradual
+            walk's items are always distinct).
+          decoding: "greedy" (each step its top item) or "gradual" (the whole path at once,
+            `tfgrad.retrieval.gradual`; a walk with no path that progresses at every step
+            falls back to greedy).
 
         Returns:
           A `Walk` with [B, N] items and scores.
         """
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+        if decoding == "gradual" and self.levels is None:
+            raise ValueError("gradual decoding needs the items' estimated levels; this walker "
+                             "has none")
         reference = tf.cast(reference, tf.int32)
         attribute_weights = tf.cast(attribute_weights, tf.float32)
         strengths = walk_strengths(steps, step_size)
         queries = self.queries(reference, attribute_weights, strengths)
         batch_size, num_steps = tf.shape(queries)[0], tf.shape(queries)[1]
         # Enough candidates that the reference and all earlier picks can be skipped.
-        k = tf.minimum(num_steps + 1 if distinct else 2, self.num_items)
+        k = num_steps + 1 if distinct or decoding == "gradual" else 2
+        if decoding == "gradual":
+            k = tf.maximum(k, self.gradual.candidates)
+        k = tf.minimum(k, self.num_items)
         scores, items = self.index.search(tf.reshape(queries, [-1, tf.shape(queries)[2]]), k)
         scores = tf.reshape(scores, [batch_size, num_steps, -1])
         items = tf.reshape(tf.cast(items, tf.int32), [batch_size, num_steps, -1])
-        items, scores = pick_distinct(scores, items, reference, distinct)
-        return Walk(items=items, scores=scores, strengths=strengths)
+        greedy_items, greedy_scores = pick_distinct(scores, items, reference,
+                                                    distinct or decoding == "gradual")
+        if decoding == "greedy":
+            return Walk(items=greedy_items, scores=greedy_scores, strengths=strengths)
+        choice, found = decode_gradual(
+            scores, items, tf.gather(self.levels, tf.maximum(items, 0)),
+            tf.gather(self.levels, reference), attribute_weights, reference,
+            self.gradual.as_tensor())
+        return Walk(items=tf.where(found[:, None], tf.gather(items, choice, batch_dims=2),
+                                   greedy_items),
+                    scores=tf.where(found[:, None], tf.gather(scores, choice, batch_dims=2),
+                                    greedy_scores),
+                    strengths=strengths)
 
     def rank_scores(self, reference, attribute_weights) -> tf.Tensor:
         """[B, M] the exact score of every item for the γ = 1 query (for HR@K and MRR)."""

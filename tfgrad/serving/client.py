@@ -11,13 +11,15 @@ from tensorflow_serving.apis import predict_pb2
 
 def walk_request(model_name: str, items: Sequence[str], attributes: Sequence[str],
                  directions: Sequence[str], steps: int = 10, signature_name: str = "walk",
-                 version: Optional[int] = None) -> predict_pb2.PredictRequest:
-    """A PredictRequest for B walks; attributes/directions may be comma-joined per walk."""
+                 version: Optional[int] = None, decoding: str = "") -> predict_pb2.PredictRequest:
+    """A PredictRequest for B walks; attributes/directions may be comma-joined per walk;
+    decoding "greedy", "gradual" or "" (the export's default)."""
     import tensorflow as tf
 
     return predict_request(model_name, signature_name, {
         "item": (list(items), tf.string), "attribute": (list(attributes), tf.string),
-        "direction": (list(directions), tf.string), "steps": (steps, tf.int32)}, version)
+        "direction": (list(directions), tf.string), "steps": (steps, tf.int32),
+        "decoding": (decoding, tf.string)}, version)
 
 
 def walk_response(response) -> dict:

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfgrad import evaluation, metrics, plots
-from tfgrad.config import SystemConfig, TrainConfig, check_positive, option
+from tfgrad import evaluation, levels, metrics, plots
+from tfgrad.config import SystemConfig, TrainConfig, check_choice, check_positive, option
 from tfgrad.core.selection import ValidationSelection
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, Spaces, System, Table
 from tfgrad.data.attributes import (
@@ -33,6 +33,7 @@ from tfgrad.data.attributes import (
     indicators, manipulation_queries, manipulation_triplets, split_items)
 from tfgrad.data.images import load_images, normalize_images
 from tfgrad.data.pipelines import manipulation_triplets_dataset
+from tfgrad.retrieval.gradual import DECODINGS, GradualSettings
 from tfgrad.retrieval.knn import nearest_neighbours
 from tfgrad.spaces import ItemSpace
 
@@ -167,6 +168,9 @@ class ADDEEvalConfig:
       walk_queries: Test queries walked from the reference toward f′ (the first ones).
       walk_steps: Walk length N.
       step_size: γ_1; γ_n = step_size·n (γ = 1 is the manipulated query f′).
+      decoding: How walks choose their items: greedy (each step its top item) or gradual
+        (the whole path at once, from the classifiers' probabilities as levels); the walk
+        table shows both, this one is the export's default.
     """
 
     ks: tuple[int, ...] = (10, 20, 30, 50)
@@ -177,8 +181,11 @@ class ADDEEvalConfig:
     walk_queries: int = 500
     walk_steps: int = 10
     step_size: float = 0.1
+    decoding: str = option("gradual", choices=DECODINGS)
+    gradual: GradualSettings = GradualSettings()
 
     def __post_init__(self):
+        check_choice("decoding", self.decoding, DECODINGS)
         if not self.ks or min(self.ks) < 1:
             raise ValueError(f"ks must be positive, got {self.ks}")
         check_positive(self, "ndcg_k", "walk_queries", "step_size")
@@ -388,7 +395,8 @@ def validation_scores(model, kind: str, data: ADDEData, config: ADDEConfig,
     return {f"val_{column}": float(np.mean(values)) for column, values in per_query.items()}
 
 
-WALK_COLUMNS = ("mgs", "mgs_c", "mgs_r", "target_share", "others_kept")
+WALK_COLUMNS = ("mgs", "mgs_c", "mgs_r", "target_share", "others_kept", "mgs_r_tn", "drift",
+                "jitter", "uneven")
 
 
 def label_walk_relevance(labels: np.ndarray, walks: np.ndarray, queries: ManipulationQueries
@@ -404,17 +412,20 @@ def label_walk_relevance(labels: np.ndarray, walks: np.ndarray, queries: Manipul
 
 
 def walk_scores(relevance: np.ndarray, queries: ManipulationQueries) -> dict[str, float]:
-    """MGS, MGS-C, MGS-R (CGIR.md) on label relevance, and two figures binary labels need:
-    the share of steps whose item has the new value, and of other attributes kept. (With 0/1
-    relevance MGS-C rewards a walk for *arriving* late: one that has the new value from the
-    first step on never increases and scores 0.)"""
-    gradual = metrics.gradual_scores(relevance, queries.attributes,
-                                     np.ones(len(queries), np.int64))
+    """On label relevance [P, N + 1, A] from the reference on: MGS, MGS-C, MGS-R (CGIR.md)
+    over the walked items, two figures binary labels need — the share of steps whose item
+    has the new value, and of other attributes kept — and the walk shape columns
+    (`metrics.walk_shape_scores`). (With 0/1 relevance MGS-C rewards a walk for *arriving*
+    late: one that has the new value from the first step on never increases and scores 0.)"""
+    directions = np.ones(len(queries), np.int64)
+    gradual = metrics.gradual_scores(relevance[:, 1:], queries.attributes, directions)
     walked = np.arange(len(queries))
     others = np.ones(relevance.shape[::2], bool)
     others[walked, queries.attributes] = False
-    return {**gradual, "target_share": float(relevance[walked, :, queries.attributes].mean()),
-            "others_kept": float(relevance.transpose(0, 2, 1)[others].mean())}
+    steps = relevance[:, 1:]
+    return {**gradual, "target_share": float(steps[walked, :, queries.attributes].mean()),
+            "others_kept": float(steps.transpose(0, 2, 1)[others].mean()),
+            **metrics.walk_shape_scores(relevance, queries.attributes, directions)}
 
 
 def walk_queries(data: ADDEData, config: ADDEConfig) -> ManipulationQueries:
@@ -422,18 +433,19 @@ def walk_queries(data: ADDEData, config: ADDEConfig) -> ManipulationQueries:
     return queries.subset(np.arange(min(config.eval.walk_queries, len(queries))))
 
 
-def run_label_walks(space: ItemSpace, data: ADDEData, config: ADDEConfig, index: str
-                    ) -> np.ndarray:
-    """[P, N] rows within the test split of the walks from each walked query's reference
-    toward f′ (γ = step_size … N·step_size), through the shared `Walker`."""
+def run_label_walks(space: ItemSpace, data: ADDEData, config: ADDEConfig, index: str,
+                    decoding: str) -> np.ndarray:
+    """[P, N + 1] rows within the test split of the walks from each walked query's reference
+    (first) toward f′ (γ = step_size … N·step_size), through the shared `Walker`."""
     from tfgrad.retrieval.walk import Walker
 
     queries = walk_queries(data, config)
-    walker = Walker.over(space.subset(data.splits["test"]), index)
+    walker = Walker.over(space.subset(data.splits["test"]), index, gradual=config.eval.gradual)
     labels = data.split_labels("test")
     change = indicators(labels[queries.references], queries.targets, data.photos.num_values)
-    return walker.walk(queries.references, change, config.eval.walk_steps,
-                       config.eval.step_size).items.numpy()
+    walks = walker.walk(queries.references, change, config.eval.walk_steps,
+                        config.eval.step_size, decoding=decoding).items.numpy()
+    return evaluation.with_references(walks, queries.references)
 
 
 def manipulations_png(model, kind: str, data: ADDEData, found: np.ndarray, name: str) -> bytes:
@@ -461,24 +473,25 @@ def manipulations_png(model, kind: str, data: ADDEData, found: np.ndarray, name:
     return plots.image_rows_png(rows, titles, captions)
 
 
-def walk_png(data: ADDEData, walks: np.ndarray, queries: ManipulationQueries, name: str
-             ) -> bytes:
-    """The first walks as strips: the reference, then each step's item captioned with the
-    changed attribute's value (✓ where it is the new one)."""
+def walk_png(data: ADDEData, walks: dict[str, np.ndarray], queries: ManipulationQueries,
+             name: str) -> bytes:
+    """The first walks as strips, each decoding's below the other for the same query: the
+    reference, then each step's item captioned with the changed attribute's value (✓ where it
+    is the new one). `walks`: {decoding: [P, N + 1] items, the reference first}."""
     photos, images = data.photos, data.split_images("test")
     labels = data.split_labels("test")
     rows, titles, captions = [], [], []
-    for walk in range(min(4, len(queries))):
+    for walk in range(min(3, len(queries))):
         attribute, value = int(queries.attributes[walk]), int(queries.values[walk])
-        reference = int(queries.references[walk])
         names = photos.values[attribute]
-        rows.append(np.concatenate([images[reference:reference + 1], images[walks[walk]]]))
-        old = labels[reference, attribute]
-        titles.append(f"{name}\n{names[old][:12]}\n→ {names[value][:12]}")
-        captions.append(["reference"] + [
-            ("✓ " if labels[item, attribute] == value else "")
-            + (names[labels[item, attribute]][:9] if labels[item, attribute] != MISSING else "?")
-            for item in walks[walk]])
+        old = labels[queries.references[walk], attribute]
+        for decoding, items in walks.items():
+            rows.append(images[items[walk]])
+            titles.append(f"{name} {decoding}\n{names[old][:12]}\n→ {names[value][:12]}")
+            captions.append(["reference"] + [
+                ("✓ " if labels[item, attribute] == value else "")
+                + (names[labels[item, attribute]][:9] if labels[item, attribute] != MISSING
+                   else "?") for item in items[walk][1:]])
     return plots.image_rows_png(rows, titles, captions)
 
 
@@ -617,10 +630,14 @@ class ADDESystem(System):
                 _rows_by_attribute(per_query, queries, data.photos, extra).items()}
         space = self._item_space(model, config, data, features)
         if space.walkable:
-            walks = run_label_walks(space, data, config, index)
             walked = walk_queries(data, config)
-            rows["walks"] = {name: walk_scores(label_walk_relevance(
-                data.split_labels("test"), walks, walked), walked)}
+            decodings = (config.eval.decoding,) + tuple(
+                d for d in DECODINGS if d != config.eval.decoding)
+            walks = {decoding: run_label_walks(space, data, config, index, decoding)
+                     for decoding in decodings}
+            rows["walks"] = {f"{name} ({decoding})": walk_scores(label_walk_relevance(
+                data.split_labels("test"), walks[decoding], walked), walked)
+                for decoding in decodings}
             if pictures:
                 files[WALK_PNG] = walk_png(data, walks, walked, name)
         return self._evaluation(rows, name, config, data, files, details)
@@ -647,7 +664,8 @@ class ADDESystem(System):
                                                config.eval.walk_steps,
                                                np.random.default_rng(config.train.seed + 30))
         rows["walks"] = {CHANCE: walk_scores(label_walk_relevance(
-            data.split_labels("test"), random_walks, walked), walked)}
+            data.split_labels("test"), evaluation.with_references(
+                random_walks, walked.references), walked), walked)}
         return self._evaluation(rows, CHANCE, config, data, {}, {})
 
     def spaces(self, model, config: ADDEConfig, data: ADDEData) -> Spaces:
@@ -674,11 +692,19 @@ class ADDESystem(System):
             move = LinearMove(model.memory().numpy(), name="prototype_move")
         elif kind == "entangled_tirg":
             move = ComposedMove(model.change_embedding.kernel.numpy(), model.composer)
-        return ItemSpace(
+        space = ItemSpace(
             item_ids=photos.item_ids, item_names=photos.item_names,
             item_vectors=_unit(features), metadata=pd.DataFrame(values), move=move,
             attributes=tuple(value_keys(photos.attributes, photos.values)) if move else (),
             move_vectors=features if move else None)
+        if kind in ADDE_KINDS:
+            # ADDE's classifiers say how much of each value an item has.
+            return dataclasses.replace(space, levels=np.asarray(
+                model.value_probabilities(features), np.float32))
+        if move is not None:
+            return dataclasses.replace(space, levels=levels.projection_levels(
+                space.item_vectors, space.move_directions()))
+        return space
 
     def export(self, model, config: ADDEConfig, data: ADDEData) -> Optional[str]:
         """ADDE's `manipulate` export over every item; the baselines are rows of the tables
@@ -694,7 +720,7 @@ class ADDESystem(System):
             data.photos.attributes, data.photos.values, config.eval.step_size,
             config.export_dir, config.name,
             {"model": type(model).__name__, "catalogue": data.photos.name,
-             "config": config.to_dict()})
+             "config": config.to_dict()}, config.eval.decoding, config.eval.gradual)
 
     def summary(self, config: ADDEConfig, result) -> str:
         return (f"{config.name}: trained {config.train.steps} steps in "

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgrad import evaluation, metrics, plots
+from tfgrad import evaluation, levels, metrics, plots
 from tfgrad.config import SystemConfig, TripleTrainConfig, check_choice, check_positive, option
 from tfgrad.core import run as core_run
 from tfgrad.core.system import Evaluation, ModelSpec, Monitor, Spaces, System, Table
@@ -36,6 +36,7 @@ from tfgrad.data.word_vectors import (AttributeWordVectors, UnknownWordsError,
 from tfgrad.export.walk import export_walk, relevance_metadata
 from tfgrad.models.base import RetrievalModel
 from tfgrad.models.interaction_vae import SIMILARITIES
+from tfgrad.retrieval.gradual import DECODINGS, GradualSettings
 from tfgrad.retrieval.walk import Walker
 from tfgrad.spaces import AttributeMove, ItemSpace
 
@@ -49,7 +50,7 @@ MODELS = {
 }
 DATASETS = ("synthetic", "movielens", "hm")
 WALKS_PNG = "walks.png"
-HUMAN_COLUMNS = ("mgs", "mgs_c", "mgs_r", "agreement", "judged_steps")
+HUMAN_COLUMNS = (*evaluation.WALK_COLUMNS, "agreement", "judged_steps")
 INDEXES = ("scann", "brute_force")
 SPLITS = ("pair", "grouped")
 
@@ -152,6 +153,9 @@ class WalkEvalConfig:
       distinct: No item twice in a walk (False: the paper's exact protocol).
       max_queries: Walk queries evaluated (a seeded sample of the held-out ones).
       index: Index used by the final evaluation.
+      decoding: How a walk's items are chosen: greedy (each step its top item, the paper's)
+        or gradual (the whole path at once, from the items' estimated levels); tables show
+        both, this one is the model's row and the export's default.
     """
 
     walk_steps: int = 10
@@ -159,6 +163,8 @@ class WalkEvalConfig:
     distinct: bool = True
     max_queries: int = option(2000, flag="max_eval_queries")
     index: str = option("scann", choices=INDEXES)
+    decoding: str = option("gradual", choices=DECODINGS)
+    gradual: GradualSettings = GradualSettings()
 
     def __post_init__(self):
         if self.walk_steps < 2:
@@ -167,6 +173,7 @@ class WalkEvalConfig:
         if self.step_size <= 0:
             raise ValueError(f"step_size must be positive, got {self.step_size}")
         check_choice("index", self.index, INDEXES)
+        check_choice("decoding", self.decoding, DECODINGS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,13 +393,23 @@ def catalogue_space(catalogue: Catalogue, item_vectors, move: Optional[Attribute
                     ) -> ItemSpace:
     """The item space of a catalogue: its ids and names, its photos and the true relevance
     (where the catalogue has them; the export's items table carries both, for showing walks),
-    and the model's vectors and move."""
+    the model's vectors and move, and — for a space that walks — the items' estimated levels
+    (`estimated_levels`), which gradual walks decode with."""
+    item_vectors = np.asarray(item_vectors, dtype=np.float32)
     return ItemSpace(
         item_ids=np.asarray(catalogue.item_ids), item_names=np.asarray(catalogue.item_names),
-        item_vectors=np.asarray(item_vectors, dtype=np.float32), move=move,
+        item_vectors=item_vectors, move=move,
         attributes=tuple(catalogue.attributes), image_paths=catalogue.image_paths,
         metadata=None if catalogue.relevance is None
-        else relevance_metadata(catalogue.relevance, catalogue.attributes))
+        else relevance_metadata(catalogue.relevance, catalogue.attributes),
+        levels=None if move is None else estimated_levels(item_vectors, catalogue))
+
+
+def estimated_levels(item_vectors: np.ndarray, catalogue: Catalogue) -> np.ndarray:
+    """[M, T] the level head's levels (`tfgrad.levels`), fitted on the tags of the items that
+    have any: an item nobody tagged (MovieLens) is not known to lack its tags."""
+    tagged = np.flatnonzero(catalogue.item_attributes.sum(axis=1) > 0)
+    return levels.head_levels(item_vectors, catalogue.item_attributes, tagged)
 
 
 def item_space(model: RetrievalModel, catalogue: Catalogue) -> ItemSpace:
@@ -408,83 +425,181 @@ def table_columns(table: str) -> tuple[str, ...]:
     return HUMAN_COLUMNS if table == "human" else evaluation.METRIC_NAMES
 
 
+def decodings(config: CGIRConfig, both: bool = True) -> tuple[str, ...]:
+    """The configured decoding (the model's row), then the other one if `both`."""
+    others = tuple(d for d in DECODINGS if d != config.eval.decoding) if both else ()
+    return (config.eval.decoding,) + others
+
+
+def row_name(model_name: str, decoding: str) -> str:
+    return f"{model_name} ({decoding})"
+
+
+TRUE_LEVELS = "gradual, true levels"
+
+
 def evaluate_tables(model: RetrievalModel, config: CGIRConfig, data: PreparedData,
-                    index_kind: str = "brute_force") -> dict[str, dict]:
-    """{table: metrics (+ "picture": what `walks_png` draws)} of one model.
+                    index_kind: str = "brute_force", both: bool = True
+                    ) -> dict[str, dict[str, dict]]:
+    """{table: {decoding: metrics (+ "picture": what `walks_png` draws)}} of one model.
 
     Tables: the dataset's main one ("synthetic" / "genome" / "shop") and, with judgments,
-    "human". Pool walks (genome, human) are searched exactly: their pools are a few hundred
-    movies.
+    "human"; with `both`, each has both decodings on the same queries, greedy and gradual
+    pictured side by side, and where the true relevance is known `TRUE_LEVELS`: gradual
+    decoding fed the true relevance instead of the estimated levels (a ceiling no model has:
+    what the catalogue allows from these candidates). Without `both`, the configured decoding
+    only (an untrained reference). Pool walks (genome, human) are searched exactly: their pools
+    are a few hundred movies.
     """
     settings = dict(steps=config.eval.walk_steps, step_size=config.eval.step_size,
                     distinct=config.eval.distinct)
     catalogue = data.catalogue
     space = item_space(model, catalogue)
+    walker = Walker.over(space, index_kind, gradual=config.eval.gradual)
     if config.dataset == "synthetic":
-        result = evaluation.evaluate_walker(
-            Walker.over(space, index_kind), catalogue, data.test_triples,
-            max_queries=config.eval.max_queries, seed=config.train.seed, **settings)
-        result["picture"] = _picture(catalogue.relevance, result["queries"].reference,
-                                     result["walks"], result["queries"], catalogue.item_names,
-                                     catalogue.attributes, config)
-        return {"synthetic": result}
+        results = evaluation.evaluate_walker(
+            walker, catalogue, data.test_triples, max_queries=config.eval.max_queries,
+            seed=config.train.seed, decodings=decodings(config, both), **settings)
+        if both:
+            results[TRUE_LEVELS] = evaluation.evaluate_walker(
+                walker.with_gradual(config.eval.gradual, levels=catalogue.relevance), catalogue,
+                data.test_triples, max_queries=config.eval.max_queries, seed=config.train.seed,
+                decodings=("gradual",), **settings)["gradual"]
+            _add_pictures(results, catalogue.relevance, catalogue.item_names,
+                          catalogue.attributes, config)
+        return {"synthetic": results}
 
-    walker = Walker.over(space, index_kind)
     main = {**evaluation.evaluate_ranking(walker, data.test_triples, catalogue.num_attributes),
             "ind": metrics.independence_level(walker.item_vectors.numpy())}
     tables = {}
     if config.dataset == "movielens":
-        gradual = {name: float("nan") for name in ("mgs", "mgs_c", "mgs_r")}
-        if data.graded_queries is not None:
-            gradual = evaluation.pool_gradual_scores(
-                Walker.over(space.subset(data.graded_pool)),
-                catalogue.relevance[data.graded_pool], data.graded_queries, **settings)
+        if data.graded_queries is None:
+            gradual = {name: float("nan") for name in evaluation.WALK_COLUMNS}
+            tables["genome"] = {decoding: {**main, **gradual}
+                                for decoding in decodings(config, both)}
+        else:
             pool = data.graded_pool
-            gradual["picture"] = _picture(
-                catalogue.relevance[pool], gradual["queries"].reference, gradual["walks"],
-                gradual["queries"], catalogue.item_names[pool], catalogue.attributes, config)
-        tables["genome"] = {**main, **gradual}
+            pool_walker = Walker.over(space.subset(pool), gradual=config.eval.gradual)
+            relevance = catalogue.relevance[pool]
+            runs = {decoding: (pool_walker, decoding) for decoding in decodings(config, both)}
+            if both:
+                runs[TRUE_LEVELS] = (pool_walker.with_gradual(config.eval.gradual,
+                                                              levels=relevance), "gradual")
+            tables["genome"] = {
+                row: {**main, **evaluation.pool_gradual_scores(
+                    row_walker, relevance, data.graded_queries, decoding=decoding, **settings)}
+                for row, (row_walker, decoding) in runs.items()}
+            if both:
+                _add_pictures(tables["genome"], relevance, catalogue.item_names[pool],
+                              catalogue.attributes, config)
     else:
-        queries = evaluation.sample_queries(data.test_triples, config.eval.max_queries,
-                                            config.train.seed)
-        relevance = evaluation.retrieved_tag_share(
-            walker, queries, catalogue.item_attributes, settings["steps"], settings["step_size"])
-        strengths = config.eval.step_size * np.arange(1, settings["steps"] + 1)
-        tables["shop"] = {**main, **metrics.gradual_scores_with_missing(
-            relevance, queries.attribute, queries.direction),
-            "picture": dict(relevance=relevance[:_PICTURED], strengths=strengths,
-                            queries=queries.take(np.arange(min(_PICTURED, len(queries)))),
-                            titles=catalogue.item_names[queries.reference[:_PICTURED]],
-                            attribute_names=catalogue.attributes)}
+        tables["shop"] = _shop_table(walker, main, config, data, both)
     if data.human is not None:
-        human = data.human
-        pool_space = space.subset(human.pool).along(
-            model.attribute_vectors(human.word_vectors.word_vectors,
-                                    human.word_vectors.attribute_word_matrix),
-            human.word_vectors.attributes)
-        result = evaluation.pool_gradual_scores(Walker.over(pool_space), human.relevance,
-                                                human.queries, **settings)
-        tables["human"] = {**result, **evaluation.human_agreement(
-            human.pool[result["walks"]], human.queries, human.preferences),
-            "picture": _picture(human.relevance, human.queries.reference, result["walks"],
-                                human.queries, catalogue.item_names[human.pool],
-                                human.word_vectors.attributes, config)}
+        tables["human"] = _human_table(model, space, config, data, both)
     return tables
 
 
-_PICTURED = 8
+def _shop_table(walker: Walker, main: dict, config: CGIRConfig, data: PreparedData,
+                both: bool) -> dict:
+    """Binary tags: MGS (CGIR.md) over the share of the top 100 retrieved at each γ with each
+    tag — which the decoding does not change — and the shape columns over the walk's own
+    items' tags, from the reference on."""
+    catalogue, steps = data.catalogue, config.eval.walk_steps
+    queries = evaluation.sample_queries(data.test_triples, config.eval.max_queries,
+                                        config.train.seed)
+    share = evaluation.retrieved_tag_share(walker, queries, catalogue.item_attributes, steps,
+                                           config.eval.step_size)
+    gradual = metrics.gradual_scores_with_missing(share, queries.attribute, queries.direction)
+    strengths = config.eval.step_size * np.arange(1, steps + 1)
+    results = {}
+    for decoding in decodings(config, both):
+        walks = evaluation.run_walks(walker, queries, catalogue.num_attributes, steps,
+                                     config.eval.step_size, config.eval.distinct, decoding)
+        tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
+        shape = metrics.walk_shape_scores(tags, queries.attribute, queries.direction)
+        results[decoding] = {**main, **gradual, **shape, "walks": walks, "queries": queries}
+    count = min(_PICTURED, len(queries))
+    if both and catalogue.image_paths is not None:
+        results[config.eval.decoding]["picture"] = _photo_strips(
+            results, walker.levels.numpy(), catalogue, config)
+    else:
+        results[config.eval.decoding]["picture"] = dict(
+            relevance=share[:count], strengths=strengths,
+            queries=queries.take(np.arange(count)),
+            titles=catalogue.item_names[queries.reference[:count]],
+            attribute_names=catalogue.attributes)
+    return results
 
 
-def _picture(relevance: np.ndarray, references: np.ndarray, walks: np.ndarray,
-             queries: Triples, names: np.ndarray, attribute_names: Sequence[str],
-             config: CGIRConfig) -> dict:
-    """What `walks_png` draws for the first walks: relevance from the reference (γ = 0) on."""
-    count = min(_PICTURED, len(walks))
-    items = np.concatenate([references[:count, None], walks[:count]], axis=1)
-    return dict(relevance=relevance[items],
-                strengths=config.eval.step_size * np.arange(items.shape[1]),
-                queries=queries.take(np.arange(count)), titles=names[references[:count]],
-                attribute_names=attribute_names)
+def _photo_strips(results: dict[str, dict], item_levels: np.ndarray, catalogue: Catalogue,
+                  config: CGIRConfig) -> dict:
+    """What `walks_png` draws on a catalogue with photos: the first walks as photo strips,
+    greedy above gradual for each query, the walked attribute's estimated level under each
+    photo."""
+    queries = results[config.eval.decoding]["queries"]
+    paths, levels_shown, titles, captions = [], [], [], []
+    for query in range(min(_PICTURED, len(queries))):
+        attribute, direction = queries.attribute[query], queries.direction[query]
+        for decoding in DECODINGS:
+            items = evaluation.with_references(results[decoding]["walks"][query:query + 1],
+                                               queries.reference[query:query + 1])[0]
+            paths.append(catalogue.image_paths[items])
+            levels_shown.append(item_levels[items, attribute])
+            captions.append([name[:18] for name in catalogue.item_names[items]])
+            titles.append(f"{decoding}\n{'more' if direction > 0 else 'less'}\n"
+                          f"{catalogue.attributes[attribute][:14]}")
+    return dict(kind="strip", image_paths=paths, levels=np.array(levels_shown),
+                titles=titles, captions=captions,
+                strengths=config.eval.step_size * np.arange(config.eval.walk_steps + 1))
+
+
+def _human_table(model: RetrievalModel, space: ItemSpace, config: CGIRConfig,
+                 data: PreparedData, both: bool) -> dict:
+    """Walks along the soft attributes (never trained on) among the judged movies, scored
+    against people; their levels are the projections on the move's directions, since the
+    level head knows only the training attributes."""
+    human = data.human
+    pool_space = space.subset(human.pool).along(
+        model.attribute_vectors(human.word_vectors.word_vectors,
+                                human.word_vectors.attribute_word_matrix),
+        human.word_vectors.attributes)
+    pool_space = dataclasses.replace(pool_space, levels=levels.projection_levels(
+        pool_space.item_vectors, pool_space.move_directions()))
+    pool_walker = Walker.over(pool_space, gradual=config.eval.gradual)
+    results = {}
+    for decoding in decodings(config, both):
+        result = evaluation.pool_gradual_scores(
+            pool_walker, human.relevance, human.queries, config.eval.walk_steps,
+            config.eval.step_size, config.eval.distinct, decoding)
+        results[decoding] = {**result, **evaluation.human_agreement(
+            human.pool[result["walks"]], human.queries, human.preferences)}
+    if both:
+        _add_pictures(results, human.relevance, data.catalogue.item_names[human.pool],
+                      human.word_vectors.attributes, config)
+    return results
+
+
+_PICTURED = 4
+
+
+def _add_pictures(results: dict[str, dict], relevance: np.ndarray, names: np.ndarray,
+                  attribute_names: Sequence[str], config: CGIRConfig) -> None:
+    """Gives the configured decoding's row what `walks_png` draws: the first walks' relevance
+    from the reference (γ = 0) on, greedy and gradual side by side for the same queries."""
+    queries = results[config.eval.decoding]["queries"]
+    count = min(_PICTURED, len(queries))
+    panels, titles = [], []
+    for query in range(count):
+        for decoding in DECODINGS:
+            items = evaluation.with_references(results[decoding]["walks"][query:query + 1],
+                                               queries.reference[query:query + 1])
+            panels.append(relevance[items[0]])
+            titles.append(f"{decoding}: {names[queries.reference[query]]}")
+    shown = queries.take(np.repeat(np.arange(count), len(DECODINGS)))
+    results[config.eval.decoding]["picture"] = dict(
+        relevance=np.stack(panels), strengths=config.eval.step_size * np.arange(
+            config.eval.walk_steps + 1), queries=shown, titles=titles,
+        attribute_names=attribute_names)
 
 
 def chance_tables(config: CGIRConfig, data: PreparedData) -> dict[str, dict]:
@@ -499,7 +614,7 @@ def chance_tables(config: CGIRConfig, data: PreparedData) -> dict[str, dict]:
                                                np.random.default_rng(seed + 1))
     tables: dict[str, dict] = {}
     if config.dataset == "movielens":
-        gradual = {name: float("nan") for name in ("mgs", "mgs_c", "mgs_r")}
+        gradual = {name: float("nan") for name in evaluation.WALK_COLUMNS}
         if data.graded_queries is not None:
             gradual = evaluation.pool_random_scores(
                 catalogue.relevance[data.graded_pool], data.graded_queries, steps, seed)
@@ -509,6 +624,11 @@ def chance_tables(config: CGIRConfig, data: PreparedData) -> dict[str, dict]:
         gradual = metrics.gradual_scores_with_missing(
             evaluation.random_tag_share(catalogue.item_attributes, queries, steps, seed),
             queries.attribute, queries.direction)
+        walks = evaluation.random_walks(catalogue.num_items, queries.reference, steps,
+                                        np.random.default_rng(seed + 1))
+        gradual.update(metrics.walk_shape_scores(
+            catalogue.item_attributes[evaluation.with_references(walks, queries.reference)],
+            queries.attribute, queries.direction))
         main = "shop"
     tables[main] = {
         "random": {**random_ranking, **gradual, "ind": float("nan")},
@@ -522,7 +642,12 @@ def chance_tables(config: CGIRConfig, data: PreparedData) -> dict[str, dict]:
 
 
 def walks_png(picture: dict) -> bytes:
-    """The relevance curves of a table's first walks (see `_picture`)."""
+    """A table's first walks: photo strips (`_photo_strips`) or relevance curves
+    (`_add_pictures`)."""
+    if picture.get("kind") == "strip":
+        return plots.walk_photo_strip_png(picture["image_paths"], picture["strengths"],
+                                          picture["levels"], picture["titles"],
+                                          picture["captions"])
     queries = picture["queries"]
     return plots.walk_relevance_png(
         picture["relevance"], queries.attribute, queries.direction, picture["attribute_names"],
@@ -598,12 +723,15 @@ class CGIRSystem(System):
     def evaluate(self, model: RetrievalModel, config: CGIRConfig, data: PreparedData,
                  index: Optional[str] = None, pictures: bool = True) -> Evaluation:
         tables = evaluate_tables(model, config, data, index or config.eval.index)
+        configured = {name: rows[config.eval.decoding] for name, rows in tables.items()}
         drawn = {f"{name}/walk_relevance": walks_png(result["picture"])
-                 for name, result in tables.items() if pictures and "picture" in result}
+                 for name, result in configured.items() if pictures and "picture" in result}
         name = self.display_name(config.model.kind)
         return Evaluation(
-            tables=_tables({table: {name: result} for table, result in tables.items()}),
-            main=main_table(config), model_row=name, pictures=drawn,
+            tables=_tables({table: {row_name(name, row): result for row, result in rows.items()}
+                            for table, rows in tables.items()}),
+            main=main_table(config), model_row=row_name(name, config.eval.decoding),
+            pictures=drawn,
             files={WALKS_PNG: next(iter(drawn.values()))} if drawn else {},
             details={"dropped_attributes": list(data.dropped_attributes)})
 
@@ -613,11 +741,11 @@ class CGIRSystem(System):
         popularity)."""
         name = self.display_name(config.model.kind)
         untrained = evaluate_tables(build_model(config, data), config, data,
-                                    index or config.eval.index)
+                                    index or config.eval.index, both=False)
         chance = chance_tables(config, data)
         return Evaluation(
-            tables=_tables({table: {f"untrained {name}": untrained[table],
-                                    **chance.get(table, {})} for table in untrained}),
+            tables=_tables({table: {f"untrained {name}": rows[config.eval.decoding],
+                                    **chance.get(table, {})} for table, rows in untrained.items()}),
             main=main_table(config), model_row=f"untrained {name}")
 
     def summary(self, config: CGIRConfig, result) -> str:
@@ -632,7 +760,8 @@ class CGIRSystem(System):
         return export_walk(self.spaces(model, config, data).items, config.export_dir,
                            config.name, config.eval.step_size,
                            {"model": type(model).__name__, "catalogue": catalogue.name,
-                            "config": config.to_dict()})
+                            "config": config.to_dict()},
+                           decoding=config.eval.decoding, gradual=config.eval.gradual)
 
 
 SYSTEM = CGIRSystem()
