@@ -53,8 +53,10 @@ class GradualSettings:
       jitter_weight: λ_jitter, the cost of other attributes' change from step to step.
     """
 
+    # Chosen on validation queries of the synthetic catalogue (benchmarks/gradual_tradeoff.py,
+    # docs/RESULTS.md): the best MGS-C whose others' drift stays at or below greedy's.
     candidates: int = option(32, flag="gradual_candidates")
-    evenness_weight: float = 0.1
+    evenness_weight: float = 1.0
     drift_weight: float = 1.0
     jitter_weight: float = 0.0
 
