@@ -94,6 +94,22 @@ def _step_increases(relevance, direction):
     return signed[:, :-1] < signed[:, 1:]
 
 
+def _walked_attributes(caller, shape, attributes, directions):
+    """Checked (attributes [P] int64, directions [P] ±1) of P walks over T attributes
+    (`shape` = [P, steps, T]): at least one walk and at least 2 attributes, since the scores
+    of the others average over the attributes other than the walked one."""
+    num_walks, _, num_attributes = shape
+    if num_walks == 0:
+        raise ValueError(f"{caller} needs at least one walk, got shape {shape}")
+    if num_attributes < 2:
+        raise ValueError(
+            f"{caller} needs at least 2 attributes (the scores of the others average over the "
+            f"attributes other than the walked one), got T = {num_attributes}")
+    attributes = _as_int_vector(attributes, "attributes", num_walks)
+    _check_ids_in_range(attributes, num_attributes, "attributes")
+    return attributes, _as_directions(directions, num_walks)
+
+
 def _as_1d_ranks(ranks):
     ranks = np.asarray(ranks)
     if ranks.ndim != 1 or ranks.size == 0:
@@ -327,16 +343,8 @@ def gradual_scores(relevance, attributes, directions, per_walk=False):
     """
     relevance = _as_relevance(relevance, "relevance", ndim=3)
     num_walks, _, num_attributes = relevance.shape
-    if num_walks == 0:
-        raise ValueError(f"gradual_scores needs at least one walk, got shape {relevance.shape}")
-    if num_attributes < 2:
-        raise ValueError(
-            f"gradual_scores needs at least 2 attributes (restrictiveness averages over the "
-            f"attributes other than the walked one), got T = {num_attributes}"
-        )
-    attributes = _as_int_vector(attributes, "attributes", num_walks)
-    _check_ids_in_range(attributes, num_attributes, "attributes")
-    directions = _as_directions(directions, num_walks)
+    attributes, directions = _walked_attributes("gradual_scores", relevance.shape, attributes,
+                                                directions)
 
     walks = np.arange(num_walks)
     # Advanced indices separated by a slice put the walk axis first: [P, N].
@@ -549,16 +557,8 @@ def walk_shape_scores(relevance, attributes, directions, per_walk=False):
     """
     relevance = _as_reference_walk(relevance, "relevance", ndim=3, allow_nan=True)
     num_walks, _, num_attributes = relevance.shape
-    if num_walks == 0:
-        raise ValueError(f"walk_shape_scores needs at least one walk, got shape {relevance.shape}")
-    if num_attributes < 2:
-        raise ValueError(
-            f"walk_shape_scores needs at least 2 attributes (the scores of the others average "
-            f"over the attributes other than the walked one), got T = {num_attributes}"
-        )
-    attributes = _as_int_vector(attributes, "attributes", num_walks)
-    _check_ids_in_range(attributes, num_attributes, "attributes")
-    directions = _as_directions(directions, num_walks)
+    attributes, directions = _walked_attributes("walk_shape_scores", relevance.shape,
+                                                attributes, directions)
 
     walks = np.arange(num_walks)
     others = np.ones((num_walks, num_attributes), dtype=bool)
