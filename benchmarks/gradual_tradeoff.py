@@ -14,6 +14,8 @@ sees:
    not test queries): MGS-C and the walk shape columns for every setting of a grid, with the
    shipped estimated levels and with the true relevance (the ceiling), beside greedy; the
    setting with the best MGS-C whose others' drift stays at or below greedy's is marked.
+3. How good levels must be: the chosen setting fed the true relevance plus Gaussian noise
+   of several sizes (quantiles of it), MGS-C against the noisy levels' ρ.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ flags.DEFINE_list("candidates", ["32", "64"], "K values of the grid.")
 flags.DEFINE_list("evenness", ["0", "0.1", "1", "10"], "λ_even values of the grid.")
 flags.DEFINE_list("drift", ["0", "1", "4", "16"], "λ_drift values of the grid.")
 flags.DEFINE_list("jitter", ["0", "4"], "λ_jitter values of the grid.")
+flags.DEFINE_list("noise", ["0.05", "0.1", "0.15", "0.2"], "Noise sizes of part 3.")
 flags.DEFINE_string("output", None, "Also write every figure here (JSON).")
 
 
@@ -88,7 +91,7 @@ def level_estimators(space, data, seed):
 
 def main(argv):
     del argv
-    from tfgrad import evaluation
+    from tfgrad import evaluation, levels, metrics
     from tfgrad.core import run
     from tfgrad.retrieval.gradual import GradualSettings
     from tfgrad.retrieval.walk import Walker
@@ -151,6 +154,20 @@ def main(argv):
               f"{s['jitter_weight']:g} | {e['mgs_c']:.3f} | {e['drift']:.3f} | "
               f"{e['jitter']:.3f} | {e['uneven']:.3f} | {e['mgs_r_tn']:.3f} | "
               f"{t['mgs_c']:.3f} | {t['drift']:.3f} |{mark}")
+    chosen_settings = GradualSettings(**chosen["settings"])
+    noisy_rows = []
+    rng = np.random.default_rng(config.train.seed)
+    print("\nlevels = true relevance + noise, decoded with the chosen setting:")
+    for noise in map(float, FLAGS.noise):
+        noisy = levels.quantile_levels(
+            catalogue.relevance + rng.normal(scale=noise, size=catalogue.relevance.shape))
+        rho = float(np.mean(metrics.rank_correlation(noisy, catalogue.relevance)))
+        row = {"noise": noise, "rank_correlation": rho,
+               **scores(walker.with_gradual(chosen_settings, levels=noisy), "gradual")}
+        noisy_rows.append(row)
+        print(f"  σ {noise:.2f}: ρ {rho:.3f} → MGS-C {row['mgs_c']:.3f}, drift "
+              f"{row['drift']:.3f}, uneven {row['uneven']:.3f}")
+    results["noisy_levels"] = noisy_rows
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(results, f, indent=1)

@@ -181,13 +181,18 @@ def build_config(config_class, given: dict[tuple[str, ...], object], path=()):
 def replace_given(config, values: flags.FlagValues, sections: Sequence[str]):
     """`config` with the given flags of `sections` (e.g. ("eval",)) replaced: how a finished
     run is re-evaluated with other evaluation settings."""
-    changes: dict[str, dict] = {}
     for field in flag_fields(type(config)):
         if field.path[0] in sections and values[field.flag].present:
-            changes.setdefault(field.path[0], {})[field.path[-1]] = _value(field, values)
+            config = _replace_at(config, field.path, _value(field, values))
+    return config
+
+
+def _replace_at(config, path: tuple[str, ...], value):
+    """`config` with the field at `path` (a section's, or a nested section's) set to `value`."""
+    if len(path) == 1:
+        return dataclasses.replace(config, **{path[0]: value})
     return dataclasses.replace(config, **{
-        section: dataclasses.replace(getattr(config, section), **fields)
-        for section, fields in changes.items()})
+        path[0]: _replace_at(getattr(config, path[0]), path[1:], value)})
 
 
 def define_system_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -98,3 +98,15 @@ def test_every_shipped_flagfile_makes_a_valid_config(flagfile, monkeypatch):
     system, config = system_config_from_flags(parse(f"--flagfile=configs/{flagfile}"))
     assert flagfile.startswith(system.name)
     assert config.work_dir == f"runs/{config.name}"
+
+
+def test_reevaluation_replaces_given_flags_of_nested_sections_only():
+    from tfgrad.flags import replace_given
+
+    config = CGIRConfig(model=RetrievalModelConfig(latent_dim=16))
+    changed = replace_given(config, parse("--decoding=greedy", "--evenness_weight=0",
+                                          "--latent_dim=99"), ("eval",))
+    assert changed.eval.decoding == "greedy"
+    assert changed.eval.gradual == dataclasses.replace(config.eval.gradual, evenness_weight=0.0)
+    # Flags outside the evaluation section are not re-evaluation settings.
+    assert changed.model == config.model
