@@ -94,6 +94,9 @@ def main(argv: list[str]) -> None:
                          f"{', '.join(export.metadata['attributes'])}")
     signature = export.saved_model.signatures[WALK_EXACT_SIGNATURE if FLAGS.exact
                                               else WALK_SIGNATURE]
+    if "decoding" not in signature.structured_input_signature[1]:
+        raise ValueError(f"{export.path!r} was exported before walks had a decoding input; "
+                         f"export the run again with this tfgrad")
 
     def walk(item, walked_attributes, walked_directions):
         return {name: value.numpy() for name, value in signature(

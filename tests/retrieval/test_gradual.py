@@ -142,3 +142,28 @@ def test_bad_decoding_and_missing_levels_are_named(walker):
 def test_settings_refuse_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         GradualSettings(**{field: value})
+
+
+def test_one_step_walks_decode_in_a_graph_too(walker):
+    walk = tf.function(lambda steps: walker.walk(
+        tf.constant([0, 5]), tf.constant(np.eye(3, dtype=np.float32)[[0, 1]]), steps, 0.3,
+        decoding="gradual").items)
+    assert walk(tf.constant(1)).shape == (2, 1)
+    assert walk(tf.constant(4)).shape == (2, 4)
+
+
+def test_an_unknown_level_rules_out_its_candidate_only():
+    rng = np.random.default_rng(3)
+    scores, items, levels, reference_levels, alpha, reference = _random_walks(rng, 2, 3, 4, 3)
+    weights = tf.constant([0.1, 1.0, 0.0])
+    choice, found = decode_gradual(scores, items, levels, reference_levels, alpha, reference,
+                                   weights)
+    unpicked = [k for k in range(4) if k != int(choice[0, 1])]
+    levels[0, 1, unpicked[0], 2] = np.nan
+    again, found_again = decode_gradual(scores, items, levels, reference_levels, alpha,
+                                        reference, weights)
+    assert bool(found[0]) and bool(found_again[0])
+    np.testing.assert_array_equal(again[0], choice[0])
+    levels[0, 1, int(choice[0, 1]), 0] = np.nan
+    moved, _ = decode_gradual(scores, items, levels, reference_levels, alpha, reference, weights)
+    assert int(moved[0, 1]) != int(choice[0, 1])

@@ -145,10 +145,11 @@ def evaluate_run(system: System, model: keras.Model, config, data,
 def log_evaluation(evaluation: Evaluation, writer, step: int) -> None:
     """TensorBoard: the model row of every table that has one (and its distance to the chance
     row), the pictures; and one printed line per such table."""
-    name = evaluation.model_row
-    tables = [table for table in evaluation.tables.values() if name in table.rows]
+    tables = [(table, table.model_row or evaluation.model_row)
+              for table in evaluation.tables.values()]
+    tables = [(table, name) for table, name in tables if name in table.rows]
     with writer.as_default(step=step):
-        for table in tables:
+        for table, name in tables:
             chance = table.rows.get(table.chance_row) if table.chance_row else None
             for column in table.columns:
                 value = table.rows[name].get(column, float("nan"))
@@ -159,7 +160,7 @@ def log_evaluation(evaluation: Evaluation, writer, step: int) -> None:
         for tag, png in evaluation.pictures.items():
             tf.summary.image(tag, tf.image.decode_png(png)[None], max_outputs=1)
     writer.flush()
-    for table in tables:
+    for table, name in tables:
         print(f"evaluation at step {step} ({table.name}): " + "  ".join(
             f"{column} {table.rows[name].get(column, float('nan')):.4f}"
             for column in table.columns), flush=True)

@@ -34,6 +34,8 @@ class Table:
       rows: {row name: {column: value}}; a row may hold more columns than are printed.
       chance_row: the row every model row is compared with ("random"), if the table has one.
       title: how printed tables are headed; default the name.
+      model_row: the evaluated model's row here when it is not the evaluation's `model_row`
+        (a table that shows the model once per setting, e.g. ADDE's walks per decoding).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Table:
     rows: dict[str, dict[str, float]]
     chance_row: Optional[str] = None
     title: Optional[str] = None
+    model_row: Optional[str] = None
 
     @property
     def heading(self) -> str:

@@ -11,8 +11,8 @@ Levels ℓ(i, t) ∈ [0, 1] are estimated levels of every item in every attribut
 from the model and its training data, never the ground truth). For a walk from reference c_0
 with signed attribute weights α (the asked attributes A: α_t ≠ 0; the others: α_t = 0), its
 progress p(i) = Σ_{t∈A} α_t ℓ(i, t) / |A| and its span δ = max(mean_k p(final step's
-candidate k) − p(c_0), MIN_SPAN) / N (where the γ = 1 query points, in equal parts), the
-path c_1..c_N maximises
+candidate k) − p(c_0), MIN_SPAN) / N (where the last step's query points, in equal parts),
+the path c_1..c_N maximises
 
     J = Σ_n  ŝ(c_n)
           − λ_even  · (p(c_n) − p(c_{n−1}) − δ)² / δ²
@@ -23,8 +23,8 @@ subject to p(c_n) > p(c_{n−1}) for every n (each step strictly further the ask
 estimate — this also makes the items distinct and never the reference). ŝ is the retrieval
 score standardised per walk ((s − the step's best) / the walk's candidate score std), so the
 weights mean the same for every model; v = 1/12, the variance of a uniform level, makes the
-two others' terms unit-free. A walk whose candidates admit no such path (rare with K ≥ 32)
-falls back to the greedy walk.
+two others' terms unit-free. A candidate with an unknown (NaN) level is never picked. A walk
+whose candidates admit no such path falls back to the greedy walk.
 """
 
 from __future__ import annotations
@@ -72,6 +72,13 @@ class GradualSettings:
         """[3] the weights (λ_even, λ_drift, λ_jitter), the form the decoder takes them in."""
         return tf.constant([self.evenness_weight, self.drift_weight, self.jitter_weight],
                            tf.float32)
+
+
+def configured_first(decoding: str, both: bool = True) -> tuple[str, ...]:
+    """The configured decoding (a model's row, an export's default), then the other one if
+    `both` (tables show both on the same queries)."""
+    others = tuple(d for d in DECODINGS if d != decoding) if both else ()
+    return (decoding,) + others
 
 
 def path_terms(candidate_scores, candidate_levels, reference_levels, attribute_weights,
@@ -136,10 +143,15 @@ def decode_gradual(candidate_scores, candidate_items, candidate_levels, referenc
        progress constraint exists; where it does not, `choice` is meaningless).
     """
     weights = tf.cast(weights, tf.float32)
-    valid = (candidate_items >= 0) & (candidate_items != reference[:, None, None])
+    candidate_levels = tf.cast(candidate_levels, tf.float32)
+    reference_levels = tf.cast(reference_levels, tf.float32)
+    known = tf.reduce_all(tf.math.is_finite(candidate_levels), axis=3)
+    valid = (candidate_items >= 0) & (candidate_items != reference[:, None, None]) & known
+    # NaN times a zero weight is still NaN: unknown levels become 0 after `valid` has them.
+    candidate_levels = tf.where(known[..., None], candidate_levels, 0.0)
     score, progress, reference_progress, span, others, reference_others = path_terms(
-        tf.cast(candidate_scores, tf.float32), tf.cast(candidate_levels, tf.float32),
-        tf.cast(reference_levels, tf.float32), tf.cast(attribute_weights, tf.float32), valid)
+        tf.cast(candidate_scores, tf.float32), candidate_levels, reference_levels,
+        tf.cast(attribute_weights, tf.float32), valid)
     drift = tf.reduce_sum(tf.square(others - reference_others[:, None, None, :]), axis=3)
     unary = tf.where(valid, score - weights[1] * drift, -np.inf)
 
@@ -166,17 +178,25 @@ def decode_gradual(candidate_scores, candidate_items, candidate_levels, referenc
         return (unary_now + tf.reduce_max(total, axis=1),
                 tf.argmax(total, axis=1, output_type=tf.int32))
 
-    steps_first_progress = tf.transpose(progress, [1, 0, 2])
-    steps_first_others = tf.transpose(others, [1, 0, 2, 3])
-    values, backpointers = tf.scan(
-        forward, (steps_first_progress[:-1], steps_first_others[:-1],
-                  tf.transpose(unary, [1, 0, 2])[1:], steps_first_progress[1:],
-                  steps_first_others[1:]),
-        initializer=(first, tf.zeros_like(first, tf.int32)))
-    last = tf.concat([first[None], values], axis=0)[-1]  # [B, K]
-    found = tf.math.is_finite(tf.reduce_max(last, axis=1))
-    end = tf.argmax(last, axis=1, output_type=tf.int32)
-    # backpointers[n] maps a step n+1 candidate to its step n predecessor.
-    earlier = tf.scan(lambda position, back: tf.gather(back, position, batch_dims=1),
-                      backpointers, initializer=end, reverse=True)
-    return tf.concat([tf.transpose(earlier), end[:, None]], axis=1), found
+    def one_step():
+        return (tf.argmax(first, axis=1, output_type=tf.int32)[:, None],
+                tf.math.is_finite(tf.reduce_max(first, axis=1)))
+
+    def several_steps():
+        steps_first_progress = tf.transpose(progress, [1, 0, 2])
+        steps_first_others = tf.transpose(others, [1, 0, 2, 3])
+        values, backpointers = tf.scan(
+            forward, (steps_first_progress[:-1], steps_first_others[:-1],
+                      tf.transpose(unary, [1, 0, 2])[1:], steps_first_progress[1:],
+                      steps_first_others[1:]),
+            initializer=(first, tf.zeros_like(first, tf.int32)))
+        last = values[-1]  # [B, K]
+        end = tf.argmax(last, axis=1, output_type=tf.int32)
+        # backpointers[n] maps a step n+1 candidate to its step n predecessor.
+        earlier = tf.scan(lambda position, back: tf.gather(back, position, batch_dims=1),
+                          backpointers, initializer=end, reverse=True)
+        return (tf.concat([tf.transpose(earlier), end[:, None]], axis=1),
+                tf.math.is_finite(tf.reduce_max(last, axis=1)))
+
+    # A graph cannot stack the scans' outputs over zero steps: one step needs no recursion.
+    return tf.cond(tf.shape(unary)[1] > 1, several_steps, one_step)

@@ -33,7 +33,7 @@ from tfgrad.data.attributes import (
     indicators, manipulation_queries, manipulation_triplets, split_items)
 from tfgrad.data.images import load_images, normalize_images
 from tfgrad.data.pipelines import manipulation_triplets_dataset
-from tfgrad.retrieval.gradual import DECODINGS, GradualSettings
+from tfgrad.retrieval.gradual import DECODINGS, GradualSettings, configured_first
 from tfgrad.retrieval.knn import nearest_neighbours
 from tfgrad.spaces import ItemSpace
 
@@ -433,19 +433,25 @@ def walk_queries(data: ADDEData, config: ADDEConfig) -> ManipulationQueries:
     return queries.subset(np.arange(min(config.eval.walk_queries, len(queries))))
 
 
-def run_label_walks(space: ItemSpace, data: ADDEData, config: ADDEConfig, index: str,
-                    decoding: str) -> np.ndarray:
-    """[P, N + 1] rows within the test split of the walks from each walked query's reference
-    (first) toward f′ (γ = step_size … N·step_size), through the shared `Walker`."""
+def run_label_walks(space: ItemSpace, data: ADDEData, config: ADDEConfig, index: str
+                    ) -> dict[str, np.ndarray]:
+    """{decoding: [P, N + 1] rows within the test split} of the walks from each walked
+    query's reference (first) toward f′ (γ = step_size … N·step_size), through the shared
+    `Walker`, in both decodings (the configured one first)."""
     from tfgrad.retrieval.walk import Walker
 
     queries = walk_queries(data, config)
     walker = Walker.over(space.subset(data.splits["test"]), index, gradual=config.eval.gradual)
     labels = data.split_labels("test")
     change = indicators(labels[queries.references], queries.targets, data.photos.num_values)
-    walks = walker.walk(queries.references, change, config.eval.walk_steps,
-                        config.eval.step_size, decoding=decoding).items.numpy()
-    return evaluation.with_references(walks, queries.references)
+    return {decoding: evaluation.with_references(walker.walk(
+        queries.references, change, config.eval.walk_steps, config.eval.step_size,
+        decoding=decoding).items.numpy(), queries.references)
+        for decoding in configured_first(config.eval.decoding)}
+
+
+def walk_row(model_name: str, decoding: str) -> str:
+    return f"{model_name} ({decoding})"
 
 
 def manipulations_png(model, kind: str, data: ADDEData, found: np.ndarray, name: str) -> bytes:
@@ -581,6 +587,7 @@ class ADDESystem(System):
             if table == "walks":
                 tables[table] = Table(
                     table, WALK_COLUMNS, rows, chance_row=CHANCE,
+                    model_row=walk_row(model_row, config.eval.decoding),
                     title=f"walks from the reference toward f′ (γ = {config.eval.step_size} "
                           f"… {config.eval.step_size * config.eval.walk_steps:g}), "
                           f"{data.photos.name} test ({len(walk_queries(data, config))} "
@@ -631,13 +638,10 @@ class ADDESystem(System):
         space = self._item_space(model, config, data, features)
         if space.walkable:
             walked = walk_queries(data, config)
-            decodings = (config.eval.decoding,) + tuple(
-                d for d in DECODINGS if d != config.eval.decoding)
-            walks = {decoding: run_label_walks(space, data, config, index, decoding)
-                     for decoding in decodings}
-            rows["walks"] = {f"{name} ({decoding})": walk_scores(label_walk_relevance(
-                data.split_labels("test"), walks[decoding], walked), walked)
-                for decoding in decodings}
+            walks = run_label_walks(space, data, config, index)
+            rows["walks"] = {walk_row(name, decoding): walk_scores(label_walk_relevance(
+                data.split_labels("test"), items, walked), walked)
+                for decoding, items in walks.items()}
             if pictures:
                 files[WALK_PNG] = walk_png(data, walks, walked, name)
         return self._evaluation(rows, name, config, data, files, details)

@@ -36,7 +36,7 @@ from tfgrad.data.word_vectors import (AttributeWordVectors, UnknownWordsError,
 from tfgrad.export.walk import export_walk, relevance_metadata
 from tfgrad.models.base import RetrievalModel
 from tfgrad.models.interaction_vae import SIMILARITIES
-from tfgrad.retrieval.gradual import DECODINGS, GradualSettings
+from tfgrad.retrieval.gradual import DECODINGS, GradualSettings, configured_first
 from tfgrad.retrieval.walk import Walker
 from tfgrad.spaces import AttributeMove, ItemSpace
 
@@ -425,12 +425,6 @@ def table_columns(table: str) -> tuple[str, ...]:
     return HUMAN_COLUMNS if table == "human" else evaluation.METRIC_NAMES
 
 
-def decodings(config: CGIRConfig, both: bool = True) -> tuple[str, ...]:
-    """The configured decoding (the model's row), then the other one if `both`."""
-    others = tuple(d for d in DECODINGS if d != config.eval.decoding) if both else ()
-    return (config.eval.decoding,) + others
-
-
 def row_name(model_name: str, decoding: str) -> str:
     return f"{model_name} ({decoding})"
 
@@ -459,12 +453,17 @@ def evaluate_tables(model: RetrievalModel, config: CGIRConfig, data: PreparedDat
     if config.dataset == "synthetic":
         results = evaluation.evaluate_walker(
             walker, catalogue, data.test_triples, max_queries=config.eval.max_queries,
-            seed=config.train.seed, decodings=decodings(config, both), **settings)
+            seed=config.train.seed, decodings=configured_first(config.eval.decoding, both), **settings)
         if both:
-            results[TRUE_LEVELS] = evaluation.evaluate_walker(
-                walker.with_gradual(config.eval.gradual, levels=catalogue.relevance), catalogue,
-                data.test_triples, max_queries=config.eval.max_queries, seed=config.train.seed,
-                decodings=("gradual",), **settings)["gradual"]
+            configured = results[config.eval.decoding]
+            queries = configured["queries"]
+            walks = evaluation.run_walks(
+                walker.with_gradual(config.eval.gradual, levels=catalogue.relevance), queries,
+                catalogue.num_attributes, decoding="gradual", **settings)
+            results[TRUE_LEVELS] = {
+                **{name: configured[name] for name in ("hr@20", "hr@50", "mrr", "ind")},
+                **evaluation.walk_scores(catalogue.relevance[evaluation.with_references(
+                    walks, queries.reference)], queries), "walks": walks, "queries": queries}
             _add_pictures(results, catalogue.relevance, catalogue.item_names,
                           catalogue.attributes, config)
         return {"synthetic": results}
@@ -476,12 +475,12 @@ def evaluate_tables(model: RetrievalModel, config: CGIRConfig, data: PreparedDat
         if data.graded_queries is None:
             gradual = {name: float("nan") for name in evaluation.WALK_COLUMNS}
             tables["genome"] = {decoding: {**main, **gradual}
-                                for decoding in decodings(config, both)}
+                                for decoding in configured_first(config.eval.decoding, both)}
         else:
             pool = data.graded_pool
             pool_walker = Walker.over(space.subset(pool), gradual=config.eval.gradual)
             relevance = catalogue.relevance[pool]
-            runs = {decoding: (pool_walker, decoding) for decoding in decodings(config, both)}
+            runs = {decoding: (pool_walker, decoding) for decoding in configured_first(config.eval.decoding, both)}
             if both:
                 runs[TRUE_LEVELS] = (pool_walker.with_gradual(config.eval.gradual,
                                                               levels=relevance), "gradual")
@@ -512,7 +511,7 @@ def _shop_table(walker: Walker, main: dict, config: CGIRConfig, data: PreparedDa
     gradual = metrics.gradual_scores_with_missing(share, queries.attribute, queries.direction)
     strengths = config.eval.step_size * np.arange(1, steps + 1)
     results = {}
-    for decoding in decodings(config, both):
+    for decoding in configured_first(config.eval.decoding, both):
         walks = evaluation.run_walks(walker, queries, catalogue.num_attributes, steps,
                                      config.eval.step_size, config.eval.distinct, decoding)
         tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
@@ -567,7 +566,7 @@ def _human_table(model: RetrievalModel, space: ItemSpace, config: CGIRConfig,
         pool_space.item_vectors, pool_space.move_directions()))
     pool_walker = Walker.over(pool_space, gradual=config.eval.gradual)
     results = {}
-    for decoding in decodings(config, both):
+    for decoding in configured_first(config.eval.decoding, both):
         result = evaluation.pool_gradual_scores(
             pool_walker, human.relevance, human.queries, config.eval.walk_steps,
             config.eval.step_size, config.eval.distinct, decoding)
