@@ -34,7 +34,8 @@ def test_run_writes_metrics_pictures_and_export(finished):
     config, result = finished
     table = result.main_table
     assert table.name == "synthetic"
-    assert list(table.rows) == ["CGIR", "untrained CGIR", "random", "popularity"]
+    assert list(table.rows) == ["CGIR (gradual)", "CGIR (greedy)", "CGIR (gradual, true levels)",
+                                "untrained CGIR", "random", "popularity"]
     with open(os.path.join(config.work_dir, run.METRICS_FILE)) as f:
         written = json.load(f)
     np.testing.assert_equal(written["metrics"], run.summarize(result.evaluation)["synthetic"])
@@ -51,8 +52,8 @@ def test_a_finished_run_loads_back_with_the_same_item_space(finished):
     loaded = run.load_trained(cgir.SYSTEM, config, data)
     evaluation = run.evaluate_run(cgir.SYSTEM, loaded, config, data)
     with open(os.path.join(config.work_dir, run.METRICS_FILE)) as f:
-        np.testing.assert_equal(run.summarize(evaluation)["synthetic"]["CGIR"],
-                                json.load(f)["metrics"]["CGIR"])
+        np.testing.assert_equal(run.summarize(evaluation)["synthetic"]["CGIR (gradual)"],
+                                json.load(f)["metrics"]["CGIR (gradual)"])
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, beta=0.5))
     assert run.load_trained(cgir.SYSTEM, other, data) is None
 
@@ -68,15 +69,18 @@ def test_compare_trains_then_loads_and_keeps_rows_in_order(tmp_path):
     base = tiny_config(tmp_path)
     first = compare.compare(cgir.SYSTEM, base, ["cgir", "tirg"], seeds=2)
     table = first.tables["synthetic"]
-    assert list(table.rows) == ["CGIR", "TIRG", "untrained CGIR", "random", "popularity"]
+    assert list(table.rows) == [
+        f"{model} ({row})" for model in ("CGIR", "TIRG")
+        for row in ("gradual", "greedy", "gradual, true levels")] + [
+        "untrained CGIR", "random", "popularity"]
     assert all(len(cells["mrr"]["values"]) == 2 for cells in table.rows.values())
     assert all(np.isfinite(first.train_seconds["CGIR"]))
     again = compare.compare(cgir.SYSTEM, base, ["cgir", "tirg"], seeds=2)
     assert all(np.isnan(again.train_seconds["TIRG"]))
     # The untrained row follows the process's random state, which training advances.
-    for row in ("CGIR", "TIRG", "random", "popularity"):
+    for row in ("CGIR (gradual)", "TIRG (greedy)", "random", "popularity"):
         np.testing.assert_equal(again.tables["synthetic"].rows[row], table.rows[row])
-    assert "| TIRG |" in compare.format_comparison(table)
+    assert "| TIRG (gradual) |" in compare.format_comparison(table)
     with pytest.raises(ValueError, match="--seeds must be at least 1"):
         compare.compare(cgir.SYSTEM, base, ["cgir"], seeds=0)
 
