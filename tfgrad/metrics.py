@@ -72,15 +72,27 @@ def _as_directions(direction, num_walks):
     return direction.astype(np.float64)
 
 
-def _as_relevance(relevance, name, ndim):
+def _as_relevance(relevance, name, ndim, with_reference=False, allow_nan=False):
+    """`relevance` as float64 [P, N, ...] (or [P, N+1, ...] with the reference first), checked:
+    `ndim` axes, at least 2 walk items, no NaN unless allowed (then no inf either)."""
     relevance = np.asarray(relevance, dtype=np.float64)
     if relevance.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {relevance.shape}")
+    if with_reference and relevance.shape[1] < 3:
+        raise ValueError(
+            f"{name} needs the reference plus at least 2 walk items (axis 1 of length >= 3), "
+            f"got {relevance.shape[1]} (shape {relevance.shape})"
+        )
     if relevance.shape[1] < 2:
         raise ValueError(
             f"{name} needs walks of at least 2 steps, got {relevance.shape[1]} "
             f"(shape {relevance.shape}): with one item there is no step to compare"
         )
+    if allow_nan:
+        if np.isinf(relevance).any():
+            walk = np.argwhere(np.isinf(relevance))[0][0]
+            raise ValueError(f"{name} contains inf (first in walk {walk})")
+        return relevance
     if np.isnan(relevance).any():
         # A NaN compares False everywhere and would silently count as "not increasing".
         walk = np.argwhere(np.isnan(relevance))[0][0]
@@ -371,22 +383,6 @@ def gradual_scores(relevance, attributes, directions, per_walk=False):
 # walked one. Read beside MGS / MGS-C / MGS-R, not instead of them.
 
 
-def _as_reference_walk(relevance, name, ndim, allow_nan=False):
-    """[P, N+1, ...] relevance with the reference at position 0 and N >= 2 walk items."""
-    relevance = np.asarray(relevance, dtype=np.float64)
-    if relevance.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {relevance.shape}")
-    if relevance.shape[1] < 3:
-        raise ValueError(
-            f"{name} needs the reference plus at least 2 walk items (axis 1 of length >= 3), "
-            f"got {relevance.shape[1]} (shape {relevance.shape})"
-        )
-    if np.isinf(relevance).any():
-        walk = np.argwhere(np.isinf(relevance))[0][0]
-        raise ValueError(f"{name} contains inf (first in walk {walk})")
-    return relevance if allow_nan else _as_relevance(relevance, name, ndim)
-
-
 def _known_mean(values, known, axis):
     """Mean of `values` over the entries where `known` along `axis`; NaN where none is known."""
     total = np.where(known, values, 0.0).sum(axis=axis)
@@ -471,7 +467,7 @@ def drift_from_reference(other_relevance):
     Raises:
       ValueError: if `other_relevance` is not 3-D, N < 2, or it contains NaN or inf.
     """
-    return _drift(_as_reference_walk(other_relevance, "other_relevance", ndim=3))
+    return _drift(_as_relevance(other_relevance, "other_relevance", ndim=3, with_reference=True))
 
 
 def jitter_step_to_step(other_relevance):
@@ -490,7 +486,7 @@ def jitter_step_to_step(other_relevance):
     Raises:
       ValueError: if `other_relevance` is not 3-D, N < 2, or it contains NaN or inf.
     """
-    return _jitter(_as_reference_walk(other_relevance, "other_relevance", ndim=3))
+    return _jitter(_as_relevance(other_relevance, "other_relevance", ndim=3, with_reference=True))
 
 
 def unevenness(target_relevance, direction):
@@ -515,7 +511,8 @@ def unevenness(target_relevance, direction):
       ValueError: if `target_relevance` is not 2-D, N < 2, `direction` is not [P] of ±1, or the
         relevance contains NaN or inf.
     """
-    target_relevance = _as_reference_walk(target_relevance, "target_relevance", ndim=2)
+    target_relevance = _as_relevance(target_relevance, "target_relevance", ndim=2,
+                                     with_reference=True)
     direction = _as_directions(direction, target_relevance.shape[0])
     return _unevenness(target_relevance, direction)
 
@@ -555,7 +552,8 @@ def walk_shape_scores(relevance, attributes, directions, per_walk=False):
       ValueError: if `relevance` is not 3-D, there is no walk, N < 2, T < 2, an attribute is
         out of range, `directions` is not [P] of ±1, or the relevance contains inf.
     """
-    relevance = _as_reference_walk(relevance, "relevance", ndim=3, allow_nan=True)
+    relevance = _as_relevance(relevance, "relevance", ndim=3, with_reference=True,
+                              allow_nan=True)
     num_walks, _, num_attributes = relevance.shape
     attributes, directions = _walked_attributes("walk_shape_scores", relevance.shape,
                                                 attributes, directions)

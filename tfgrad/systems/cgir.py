@@ -448,12 +448,13 @@ def evaluate_tables(model: RetrievalModel, config: CGIRConfig, data: PreparedDat
     settings = dict(steps=config.eval.walk_steps, step_size=config.eval.step_size,
                     distinct=config.eval.distinct)
     catalogue = data.catalogue
+    rows = configured_first(config.eval.decoding, both)
     space = item_space(model, catalogue)
     walker = Walker.over(space, index_kind, gradual=config.eval.gradual)
     if config.dataset == "synthetic":
         results = evaluation.evaluate_walker(
             walker, catalogue, data.test_triples, max_queries=config.eval.max_queries,
-            seed=config.train.seed, decodings=configured_first(config.eval.decoding, both), **settings)
+            seed=config.train.seed, decodings=rows, **settings)
         if both:
             configured = results[config.eval.decoding]
             queries = configured["queries"]
@@ -475,12 +476,12 @@ def evaluate_tables(model: RetrievalModel, config: CGIRConfig, data: PreparedDat
         if data.graded_queries is None:
             gradual = {name: float("nan") for name in evaluation.WALK_COLUMNS}
             tables["genome"] = {decoding: {**main, **gradual}
-                                for decoding in configured_first(config.eval.decoding, both)}
+                                for decoding in rows}
         else:
             pool = data.graded_pool
             pool_walker = Walker.over(space.subset(pool), gradual=config.eval.gradual)
             relevance = catalogue.relevance[pool]
-            runs = {decoding: (pool_walker, decoding) for decoding in configured_first(config.eval.decoding, both)}
+            runs = {decoding: (pool_walker, decoding) for decoding in rows}
             if both:
                 runs[TRUE_LEVELS] = (pool_walker.with_gradual(config.eval.gradual,
                                                               levels=relevance), "gradual")
