@@ -668,16 +668,21 @@ def _tables(rows_by_table: dict[str, dict[str, dict]]) -> dict[str, Table]:
 
 class EvaluationMonitor(Monitor):
     """Evaluates during training (exact search: the curves then show the model, not the
-    index) and writes TensorBoard scalars and walk pictures; the final weights are kept."""
+    index) and writes TensorBoard scalars and walk pictures; the final weights are kept.
+    The reference rows (untrained model, chance) do not change during training, so they are
+    evaluated once, at the first call."""
 
     def __init__(self, system: System, config: CGIRConfig, data: PreparedData):
         self.system, self.config, self.data = system, config, data
         self.writer = tf.summary.create_file_writer(
             os.path.join(config.work_dir, core_run.EVALUATION_LOGS))
+        self.reference: Optional[Evaluation] = None
 
     def __call__(self, model: keras.Model, step: int) -> None:
-        core_run.log_evaluation(core_run.evaluate_run(self.system, model, self.config, self.data,
-                                                      "brute_force"), self.writer, step)
+        if self.reference is None:
+            self.reference = self.system.reference(self.config, self.data, "brute_force")
+        evaluation = self.system.evaluate(model, self.config, self.data, "brute_force")
+        core_run.log_evaluation(evaluation.with_reference(self.reference), self.writer, step)
 
 
 class CGIRSystem(System):
