@@ -677,6 +677,44 @@ def test_walk_shape_scores_unscorable_column_is_nan_without_warnings():
     assert all(np.isnan(value) for value in unknown.values())
 
 
+def _one_hot_walk(values_per_step, sizes):
+    """[N+1, T] binary tags from one value index per column per step (−1: none)."""
+    rows = []
+    for values in values_per_step:
+        row = []
+        for value, size in zip(values, sizes):
+            row.extend(1 if k == value else 0 for k in range(size))
+        rows.append(row)
+    return np.array(rows)
+
+
+def test_columns_kept_hand_example():
+    # Columns: type (3 tags), colour (2 tags), pattern (2 tags); tag 3 is colour's first.
+    sizes, columns = (3, 2, 2), np.array([0, 0, 0, 1, 1, 2, 2])
+    # Walk 0 walks colour (tag 3): type kept at steps 1, 2, lost at 3; pattern kept always.
+    walk0 = _one_hot_walk([(0, 1, 0), (0, 0, 0), (0, 0, 0), (2, 0, 0)], sizes)
+    # Walk 1 walks type (tag 1): colour kept 1 of 3 steps; pattern "none" at the reference,
+    # and "none" again at step 3 counts as kept.
+    walk1 = _one_hot_walk([(0, 1, -1), (1, 0, 1), (1, 1, 0), (1, 0, -1)], sizes)
+    kept = metrics.columns_kept(np.stack([walk0, walk1]), columns, np.array([3, 1]))
+    # walk 0: (2/3 + 1) / 2; walk 1: (1/3 + 1/3) / 2.
+    assert kept == pytest.approx(((2 / 3 + 1) / 2 + (1 / 3 + 1 / 3) / 2) / 2)
+
+
+def test_columns_kept_rejects_what_it_cannot_score():
+    sizes, columns = (2, 2), np.array([0, 0, 1, 1])
+    walk = _one_hot_walk([(0, 0), (1, 0), (1, 1)], sizes)[None]
+    assert metrics.columns_kept(walk, columns, np.array([0])) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="two tags of column 0"):
+        metrics.columns_kept(np.ones((1, 3, 4)), columns, np.array([0]))
+    with pytest.raises(ValueError, match="at least 2 columns"):
+        metrics.columns_kept(walk, np.zeros(4, np.int64), np.array([0]))
+    with pytest.raises(ValueError, match="attributes must be in"):
+        metrics.columns_kept(walk, columns, np.array([4]))
+    with pytest.raises(ValueError, match="binary"):
+        metrics.columns_kept(walk * 0.5, columns, np.array([0]))
+
+
 @pytest.mark.parametrize("missing", [0.0, 0.3])
 def test_walk_shape_scores_match_loop_reference(missing):
     rng = np.random.default_rng(7)

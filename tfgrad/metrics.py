@@ -576,6 +576,57 @@ def walk_shape_scores(relevance, attributes, directions, per_walk=False):
     return scores
 
 
+def columns_kept(tags, attribute_columns, attributes):
+    """The share of the other categorical columns each walk item keeps as the reference has
+    them (higher is better): on tags made of categorical columns (H&M's product type, colour,
+    pattern, ...), the question "is it still a pair of leggings?" that drift over 135 binary
+    tags barely registers (a product-type change moves 2 of them).
+
+        Kept = mean_p 1/N Σ_{k=1}^{N} mean_{c ≠ c(t_p)} 1[value(seq@k, c) = value(seq@0, c)]
+
+    with value(i, c) the tag item i has in column c, "none" when it has none of them (a value
+    too rare to be a tag), which counts as a value.
+
+    Args:
+      tags: binary array [P, N+1, T], position 0 the reference, 1..N the walk.
+      attribute_columns: int array [T], the column of every tag.
+      attributes: int array [P], the walked tag t_p.
+
+    Returns:
+      float: 1 when no walk item differs from its reference in any column but the walked one's.
+
+    Raises:
+      ValueError: if `tags` is not 3-D with N ≥ 1 or not binary, `attribute_columns` is not
+        [T], an attribute is out of range, an item has two tags of one column, or there is no
+        other column.
+    """
+    tags = np.asarray(tags)
+    if tags.ndim != 3 or tags.shape[1] < 2 or tags.shape[0] == 0:
+        raise ValueError(f"tags must be [P >= 1, N + 1 >= 2, T], got shape {tags.shape}")
+    if not np.isin(tags, (0, 1)).all():
+        raise ValueError("tags must be binary (0 / 1)")
+    num_walks, _, num_tags = tags.shape
+    columns = _as_int_vector(attribute_columns, "attribute_columns", num_tags)
+    attributes = _as_int_vector(attributes, "attributes", num_walks)
+    if (attributes < 0).any() or (attributes >= num_tags).any():
+        raise ValueError(f"attributes must be in [0, {num_tags}), got {attributes.tolist()}")
+    column_ids = np.unique(columns)
+    if len(column_ids) < 2:
+        raise ValueError("columns_kept needs at least 2 columns: it scores the ones not walked")
+    # values [P, N+1, C]: the index of the tag held in each column, −1 for none.
+    values = np.full(tags.shape[:2] + (len(column_ids),), -1, np.int64)
+    for position, column in enumerate(column_ids):
+        members = np.flatnonzero(columns == column)
+        held = tags[..., members].astype(np.int64)
+        if (held.sum(axis=-1) > 1).any():
+            raise ValueError(f"an item has two tags of column {column}")
+        values[..., position] = np.where(held.any(axis=-1), members[held.argmax(axis=-1)], -1)
+    same = values[:, 1:] == values[:, :1]
+    others = column_ids[None, :] != columns[attributes][:, None]
+    kept_per_walk = (same.mean(axis=1) * others).sum(axis=1) / others.sum(axis=1)
+    return float(kept_per_walk.mean())
+
+
 def mean_ranks(values):
     """[M, T] → [M, T] float64 0-based ranks of each column, ties given their mean rank."""
     values = np.asarray(values, dtype=np.float64)

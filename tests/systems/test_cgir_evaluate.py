@@ -64,7 +64,14 @@ def test_hm_shop_table(tmp_path):
         "tfgrad.evaluate", f"--flagfile={os.path.join(REPO, 'configs', 'cgir_hm.cfg')}",
         f"--hm_dir={HM}", f"--work_dir={tmp_path / 'runs'}", *TINY_MODEL_FLAGS,
         "--max_pairs=2000", "--models=cgir_no_vae,dscmr", "--seeds=2", f"--output={output}")
-    _check_comparison(result, output, ["shop"], ["CGIR w/o VAE (gradual)", "DSCMR (gradual)", "DSCMR (greedy)"])
+    saved = _check_comparison(result, output, ["shop"],
+                              ["CGIR w/o VAE (gradual)", "DSCMR (gradual)", "DSCMR (greedy)"])
+    rows = saved["tables"]["shop"]
+    # The other categorical columns a walk keeps: a trained model's walks stay nearer their
+    # reference's kind of garment than random items do.
+    for row in ("DSCMR (greedy)", "DSCMR (gradual)", "random"):
+        assert 0.0 <= rows[row]["kept"]["mean"] <= 1.0
+    assert rows["DSCMR (greedy)"]["kept"]["mean"] > rows["random"]["kept"]["mean"]
 
 
 @pytest.mark.slow

@@ -51,6 +51,8 @@ MODELS = {
 DATASETS = ("synthetic", "movielens", "hm")
 WALKS_PNG = "walks.png"
 HUMAN_COLUMNS = (*evaluation.WALK_COLUMNS, "agreement", "judged_steps")
+# Binary tags of categorical columns: also the other columns the walk's items keep.
+SHOP_COLUMNS = (*evaluation.METRIC_NAMES[:-1], "kept", evaluation.METRIC_NAMES[-1])
 INDEXES = ("scann", "brute_force")
 SPLITS = ("pair", "grouped")
 
@@ -422,7 +424,7 @@ def main_table(config: CGIRConfig) -> str:
 
 
 def table_columns(table: str) -> tuple[str, ...]:
-    return HUMAN_COLUMNS if table == "human" else evaluation.METRIC_NAMES
+    return {"human": HUMAN_COLUMNS, "shop": SHOP_COLUMNS}.get(table, evaluation.METRIC_NAMES)
 
 
 def row_name(model_name: str, decoding: str) -> str:
@@ -516,7 +518,8 @@ def _shop_table(walker: Walker, main: dict, config: CGIRConfig, data: PreparedDa
         walks = evaluation.run_walks(walker, queries, catalogue.num_attributes, steps,
                                      config.eval.step_size, config.eval.distinct, decoding)
         tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
-        shape = metrics.walk_shape_scores(tags, queries.attribute, queries.direction)
+        shape = {**metrics.walk_shape_scores(tags, queries.attribute, queries.direction),
+                 "kept": _columns_kept(tags, catalogue, queries)}
         results[decoding] = {**main, **gradual, **shape, "walks": walks, "queries": queries}
     count = min(_PICTURED, len(queries))
     if both and catalogue.image_paths is not None:
@@ -529,6 +532,13 @@ def _shop_table(walker: Walker, main: dict, config: CGIRConfig, data: PreparedDa
             titles=catalogue.item_names[queries.reference[:count]],
             attribute_names=catalogue.attributes)
     return results
+
+
+def _columns_kept(tags: np.ndarray, catalogue: Catalogue, queries: Triples) -> float:
+    """`metrics.columns_kept` where the tags are categorical columns, NaN where they are not."""
+    if catalogue.attribute_columns is None or len(np.unique(catalogue.attribute_columns)) < 2:
+        return float("nan")
+    return metrics.columns_kept(tags, catalogue.attribute_columns, queries.attribute)
 
 
 def _photo_strips(results: dict[str, dict], item_levels: np.ndarray, catalogue: Catalogue,
@@ -626,9 +636,9 @@ def chance_tables(config: CGIRConfig, data: PreparedData) -> dict[str, dict]:
             queries.attribute, queries.direction)
         walks = evaluation.random_walks(catalogue.num_items, queries.reference, steps,
                                         np.random.default_rng(seed + 1))
-        gradual.update(metrics.walk_shape_scores(
-            catalogue.item_attributes[evaluation.with_references(walks, queries.reference)],
-            queries.attribute, queries.direction))
+        tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
+        gradual.update(metrics.walk_shape_scores(tags, queries.attribute, queries.direction),
+                       kept=_columns_kept(tags, catalogue, queries))
         main = "shop"
     tables[main] = {
         "random": {**random_ranking, **gradual, "ind": float("nan")},
