@@ -519,7 +519,7 @@ def _shop_table(walker: Walker, main: dict, config: CGIRConfig, data: PreparedDa
                                      config.eval.step_size, config.eval.distinct, decoding)
         tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
         shape = {**metrics.walk_shape_scores(tags, queries.attribute, queries.direction),
-                 "kept": _columns_kept(tags, catalogue, queries)}
+                 "kept": columns_kept(tags, catalogue, queries)}
         results[decoding] = {**main, **gradual, **shape, "walks": walks, "queries": queries}
     count = min(_PICTURED, len(queries))
     if both and catalogue.image_paths is not None:
@@ -534,7 +534,7 @@ def _shop_table(walker: Walker, main: dict, config: CGIRConfig, data: PreparedDa
     return results
 
 
-def _columns_kept(tags: np.ndarray, catalogue: Catalogue, queries: Triples) -> float:
+def columns_kept(tags: np.ndarray, catalogue: Catalogue, queries: Triples) -> float:
     """`metrics.columns_kept` where the tags are categorical columns, NaN where they are not."""
     if catalogue.attribute_columns is None or len(np.unique(catalogue.attribute_columns)) < 2:
         return float("nan")
@@ -638,7 +638,7 @@ def chance_tables(config: CGIRConfig, data: PreparedData) -> dict[str, dict]:
                                         np.random.default_rng(seed + 1))
         tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
         gradual.update(metrics.walk_shape_scores(tags, queries.attribute, queries.direction),
-                       kept=_columns_kept(tags, catalogue, queries))
+                       kept=columns_kept(tags, catalogue, queries))
         main = "shop"
     tables[main] = {
         "random": {**random_ranking, **gradual, "ind": float("nan")},
