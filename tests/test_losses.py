@@ -80,6 +80,16 @@ def test_gaussian_kl_matches_numpy_closed_form(rng):
 # ---------------------------------------------------------------- alignment_nll
 
 
+def test_ordinal_nll_hand_example():
+    # Target above the reference by ln 3 with y = +1: −log σ(ln 3) = log(4/3); with y = −1,
+    # −log σ(−ln 3) = log 4; no margin: log 2.
+    reference = np.array([0.0, 0.0, 1.5], np.float32)
+    target = np.array([np.log(3.0), np.log(3.0), 1.5], np.float32)
+    directions = np.array([1, -1, 1], np.int32)
+    result = losses.ordinal_nll(reference, target, directions).numpy()
+    np.testing.assert_allclose(result, [np.log(4 / 3), np.log(4.0), np.log(2.0)], rtol=1e-6)
+
+
 def test_alignment_nll_hand_example():
     # logits [0, ln 3]: softmax = [1/4, 3/4]; target 1 → −log 3/4, target 0 → log 4.
     logits = np.array([[0.0, np.log(3.0)], [0.0, np.log(3.0)]], np.float32)

@@ -97,6 +97,28 @@ def alignment_nll(logits, targets):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
 
 
+def ordinal_nll(reference_scores, target_scores, directions):
+    """Pairwise ordinal term on the training triples (issue 15: levels the walk can follow).
+
+    A triple (i, t, y, i') says i' has more (y = +1) or less (y = −1) of t than i. With
+    s(j, t) = ⟨h_j, F(t)⟩ / τ, the item's score on the attribute's code,
+
+        ordinal = −log σ(y · (s(i', t) − s(i, t)))
+
+    so that the projection on F(t) orders items as the triples do: the walk's estimated levels.
+
+    Args:
+      reference_scores: float tensor [B], s(i, t) of each triple's reference.
+      target_scores: float tensor [B], s(i', t) of its target.
+      directions: tensor [B] of ±1, y.
+
+    Returns:
+      Float tensor [B], the per-triple loss.
+    """
+    signs = tf.cast(directions, target_scores.dtype)
+    return tf.nn.softplus(-signs * (target_scores - reference_scores))
+
+
 def average_sparsity_loss(activations, target_sparsity):
     """Average sparsity loss (ASL) of SPINE over a batch of word activations.
 

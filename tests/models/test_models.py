@@ -132,8 +132,13 @@ def numpy_losses(model, batch):
     activations = numpy_word_activations(model)
     asl = np.sum(np.maximum(activations.mean(axis=0) - model.target_sparsity, 0.0) ** 2)
     psl = np.mean(np.sum(activations * (1.0 - activations), axis=1))
+
+    items, codes = numpy_item_vectors(model), numpy_attribute_vectors(model)[batch["attribute"]]
+    scale = 1.0 / model.vae.temperature if model.vae.similarity == "cosine" else 1.0
+    margin = scale * ((items[batch["target"]] - items[batch["reference"]]) * codes).sum(axis=1)
+    ordinal = np.mean(np.log1p(np.exp(-batch["direction"] * margin)))
     return {"reconstruction": reconstruction, "kl": kl, "alignment": alignment,
-            "sparsity": asl + psl}
+            "sparsity": asl + psl, "ordinal": ordinal}
 
 
 # ---------------------------------------------------------------- config and saving
@@ -141,12 +146,13 @@ def numpy_losses(model, batch):
 
 def test_config_round_trip_gives_same_config_and_outputs():
     model = make_model(similarity="dot", temperature=0.3, beta=0.4, dropout_rate=0.25,
-                       alignment_weight=0.7, sparsity_weight=0.05, target_sparsity=0.15)
+                       alignment_weight=0.7, sparsity_weight=0.05, target_sparsity=0.15,
+                       ordinal_weight=0.3)
     config = model.get_config()
     for key, value in dict(num_items=NUM_ITEMS, latent_dim=LATENT_DIM, hidden_dims=[16],
                            similarity="dot", temperature=0.3, beta=0.4, dropout_rate=0.25,
                            alignment_weight=0.7, sparsity_weight=0.05,
-                           target_sparsity=0.15).items():
+                           target_sparsity=0.15, ordinal_weight=0.3).items():
         assert config[key] == value, key
     np.testing.assert_array_equal(np.array(config["word_vectors"], np.float32), WORD_VECTORS)
     np.testing.assert_array_equal(np.array(config["attribute_word_matrix"]),
@@ -328,16 +334,16 @@ def test_sparse_attribute_encoder_rejects_mismatched_shapes():
 @pytest.mark.parametrize("similarity", ["cosine", "dot"])
 def test_compute_losses_match_numpy(similarity):
     model = make_model(similarity=similarity, beta=0.3, alignment_weight=0.7,
-                       sparsity_weight=0.5, target_sparsity=0.05)
+                       sparsity_weight=0.5, target_sparsity=0.05, ordinal_weight=0.2)
     batch = make_batch()
     terms = {name: value.numpy() for name, value in model.compute_losses(batch).items()}
 
     expected = numpy_losses(model, batch)
-    for name in ("reconstruction", "kl", "alignment", "sparsity"):
+    for name in ("reconstruction", "kl", "alignment", "sparsity", "ordinal"):
         np.testing.assert_allclose(terms[name], expected[name], rtol=1e-4, atol=1e-5,
                                    err_msg=name)
     total = (expected["reconstruction"] + 0.3 * expected["kl"] + 0.7 * expected["alignment"]
-             + 0.5 * expected["sparsity"])
+             + 0.5 * expected["sparsity"] + 0.2 * expected["ordinal"])
     np.testing.assert_allclose(terms["loss"], total, rtol=1e-4)
 
 
@@ -345,7 +351,7 @@ def test_compute_losses_in_training_are_finite_and_combine():
     model = make_model(beta=0.3, alignment_weight=0.7, sparsity_weight=0.5)
     terms = {name: value.numpy()
              for name, value in model.compute_losses(make_batch(), training=True).items()}
-    assert set(terms) == {"loss", "reconstruction", "kl", "alignment", "sparsity"}
+    assert set(terms) == {"loss", "reconstruction", "kl", "alignment", "sparsity", "ordinal"}
     for name, value in terms.items():
         assert np.ndim(value) == 0 and np.isfinite(value), name
     assert terms["reconstruction"] > 0 and terms["alignment"] > 0
@@ -393,7 +399,24 @@ def test_fit_reduces_the_loss(catalogue_and_triples):
     assert after["loss"] < 0.8 * before["loss"]
     assert after["reconstruction"] < before["reconstruction"]
     assert after["alignment"] < before["alignment"]
-    assert set(history.history) == {"loss", "reconstruction", "kl", "alignment", "sparsity"}
+    assert set(history.history) == {"loss", "reconstruction", "kl", "alignment", "sparsity",
+                                    "ordinal"}
+
+
+def test_the_ordinal_term_orders_the_triples_along_their_codes(catalogue_and_triples):
+    """With λ_ord > 0 the triples' targets end up further along F(t) than their references
+    than the paper's objective leaves them (a comparison that can fail)."""
+    _, triples = catalogue_and_triples
+    held = {key: getattr(triples, key)[:64] for key in
+            ("reference", "attribute", "direction", "target")}
+    ordinal = {}
+    for weight in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        model = make_model(ordinal_weight=weight)
+        model.compile(optimizer=keras.optimizers.Adam(0.01))
+        model.fit(_dataset(catalogue_and_triples), epochs=3, steps_per_epoch=10, verbose=0)
+        ordinal[weight] = float(tf.reduce_mean(model.ordinal_losses(**held)))
+    assert ordinal[1.0] < ordinal[0.0]
 
 
 def _deterministic_copy(source, strategy):

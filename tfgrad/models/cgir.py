@@ -1,6 +1,7 @@
 """CGIR: controllable gradient item retrieval (CGIR.md; seeds 000 and 001).
 
-L = recon + β·KL + λ_align·align + λ_sparse·SL, trained end to end by `train_step`.
+L = recon + β·KL + λ_align·align + λ_sparse·SL (+ λ_ord·ordinal, beyond the paper; 0 by
+default), trained end to end by `train_step`.
 The composer is the linear q = h_i + γ Σ_t y_t F(t) (`RetrievalModel`'s default): no
 non-linearity between h_i and F(t), so a walk's γ steps are one matmul.
 """
@@ -35,16 +36,20 @@ class CGIR(RetrievalModel):
       alignment_weight: λ_align.
       sparsity_weight: λ_sparse; 0 gives the "CGIR w/o Sparse" ablation.
       target_sparsity: ρ of the average sparsity loss.
+      ordinal_weight: λ_ord of the pairwise ordinal term on the triples (`losses.ordinal_nll`),
+        which makes the projection on F(t) order items as the triples do; 0 is the paper's
+        objective.
     """
 
-    LOSS_NAMES = ("loss", "reconstruction", "kl", "alignment", "sparsity")
+    LOSS_NAMES = ("loss", "reconstruction", "kl", "alignment", "sparsity", "ordinal")
     uses_user_batches = True
 
     def __init__(self, num_items: int, word_vectors, attribute_word_matrix,
                  latent_dim: int = 64, hidden_dims: Sequence[int] = (256,),
                  dropout_rate: float = 0.5, similarity: str = "cosine",
                  temperature: float = 0.1, beta: float = 0.2, alignment_weight: float = 1.0,
-                 sparsity_weight: float = 0.1, target_sparsity: float = 0.1, **kwargs):
+                 sparsity_weight: float = 0.1, target_sparsity: float = 0.1,
+                 ordinal_weight: float = 0.0, **kwargs):
         super().__init__(temperature=temperature, **kwargs)
         self.vae = InteractionVAE(num_items, latent_dim, hidden_dims, dropout_rate,
                                   similarity, temperature, name="interaction_vae")
@@ -54,6 +59,7 @@ class CGIR(RetrievalModel):
         self.alignment_weight = alignment_weight
         self.sparsity_weight = sparsity_weight
         self.target_sparsity = target_sparsity
+        self.ordinal_weight = ordinal_weight
 
     @property
     def num_items(self) -> int:
@@ -100,10 +106,19 @@ class CGIR(RetrievalModel):
         # Not a per-example loss: every replica computes it whole, so share it across replicas.
         sparsity = tf.nn.scale_regularization_loss(losses.sparsity_loss(
             self.attribute_encoder.word_activations(), self.target_sparsity))
+        ordinal = tf.nn.compute_average_loss(self.ordinal_losses(
+            batch["reference"], batch["attribute"], batch["direction"], batch["target"]))
         total = (reconstruction + self.beta * kl + self.alignment_weight * alignment
-                 + self.sparsity_weight * sparsity)
+                 + self.sparsity_weight * sparsity + self.ordinal_weight * ordinal)
         return {"loss": total, "reconstruction": reconstruction, "kl": kl,
-                "alignment": alignment, "sparsity": sparsity}
+                "alignment": alignment, "sparsity": sparsity, "ordinal": ordinal}
+
+    def ordinal_losses(self, reference, attribute, direction, target) -> tf.Tensor:
+        """[B] `losses.ordinal_nll` of the triples on the items' scores along F(t)."""
+        items, codes = self.item_vectors(), tf.gather(self.attribute_vectors(), attribute)
+        def scores(item):
+            return self.scale(tf.reduce_sum(tf.gather(items, item) * codes, axis=-1))
+        return losses.ordinal_nll(scores(reference), scores(target), direction)
 
     def get_config(self):
         return {
@@ -115,5 +130,5 @@ class CGIR(RetrievalModel):
             "dropout_rate": self.vae.dropout_rate, "similarity": self.vae.similarity,
             "temperature": self.vae.temperature, "beta": self.beta,
             "alignment_weight": self.alignment_weight, "sparsity_weight": self.sparsity_weight,
-            "target_sparsity": self.target_sparsity,
+            "target_sparsity": self.target_sparsity, "ordinal_weight": self.ordinal_weight,
         }

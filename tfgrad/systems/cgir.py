@@ -76,6 +76,8 @@ class RetrievalModelConfig:
       alignment_weight: λ_align.
       sparsity_weight: λ_sparse (0: w/o Sparse).
       target_sparsity: ρ of the sparsity loss.
+      ordinal_weight: CGIR: λ_ord of the pairwise ordinal term on the triples (beyond the
+        paper; 0 is its objective).
       num_negatives: CBIR: sampled non-targets per triple; WARP: negatives per positive.
       label_weight: DSCMR: label-space loss weight.
       invariance_weight: DSCMR: invariance loss weight.
@@ -92,6 +94,7 @@ class RetrievalModelConfig:
     # At 1.0 the clipped codes of most attributes die (F(t) = 0) before alignment can use them.
     sparsity_weight: float = 0.1
     target_sparsity: float = 0.1
+    ordinal_weight: float = 0.0
     num_negatives: int = 16
     label_weight: float = 1.0
     invariance_weight: float = 0.1
@@ -372,7 +375,8 @@ def build_model(config: CGIRConfig, data: PreparedData) -> RetrievalModel:
                 similarity=model_config.similarity, temperature=model_config.temperature,
                 beta=model_config.beta, alignment_weight=model_config.alignment_weight,
                 sparsity_weight=model_config.sparsity_weight,
-                target_sparsity=model_config.target_sparsity)
+                target_sparsity=model_config.target_sparsity,
+                ordinal_weight=model_config.ordinal_weight)
     builders = {
         "cgir": lambda: CGIR(**cgir),
         "cgir_no_sparse": lambda: CGIR(**{**cgir, "sparsity_weight": 0.0}),
