@@ -428,21 +428,23 @@ def walk_scores(relevance: np.ndarray, queries: ManipulationQueries) -> dict[str
             **metrics.walk_shape_scores(relevance, queries.attributes, directions)}
 
 
-def walk_queries(data: ADDEData, config: ADDEConfig) -> ManipulationQueries:
-    queries = data.queries["test"]
+def walk_queries(data: ADDEData, config: ADDEConfig, split: str = "test"
+                 ) -> ManipulationQueries:
+    """The first `walk_queries` queries of `split` ("test"; "validation" to choose settings)."""
+    queries = data.queries[split]
     return queries.subset(np.arange(min(config.eval.walk_queries, len(queries))))
 
 
-def run_label_walks(space: ItemSpace, data: ADDEData, config: ADDEConfig, index: str
-                    ) -> dict[str, np.ndarray]:
-    """{decoding: [P, N + 1] rows within the test split} of the walks from each walked
-    query's reference (first) toward f′ (γ = step_size … N·step_size), through the shared
-    `Walker`, in both decodings (the configured one first)."""
+def run_label_walks(space: ItemSpace, data: ADDEData, config: ADDEConfig, index: str,
+                    split: str = "test") -> dict[str, np.ndarray]:
+    """{decoding: [P, N + 1] rows within `split`} of the walks from each walked query's
+    reference (first) toward f′ (γ = step_size … N·step_size), through the shared `Walker`,
+    in both decodings (the configured one first)."""
     from tfgrad.retrieval.walk import Walker
 
-    queries = walk_queries(data, config)
-    walker = Walker.over(space.subset(data.splits["test"]), index, gradual=config.eval.gradual)
-    labels = data.split_labels("test")
+    queries = walk_queries(data, config, split)
+    walker = Walker.over(space.subset(data.splits[split]), index, gradual=config.eval.gradual)
+    labels = data.split_labels(split)
     change = indicators(labels[queries.references], queries.targets, data.photos.num_values)
     return {decoding: evaluation.with_references(walker.walk(
         queries.references, change, config.eval.walk_steps, config.eval.step_size,
