@@ -116,6 +116,7 @@ class CGIR(RetrievalModel):
     def ordinal_losses(self, reference, attribute, direction, target) -> tf.Tensor:
         """[B] `losses.ordinal_nll` of the triples on the items' scores along F(t)."""
         items, codes = self.item_vectors(), tf.gather(self.attribute_vectors(), attribute)
+
         def scores(item):
             return self.scale(tf.reduce_sum(tf.gather(items, item) * codes, axis=-1))
         return losses.ordinal_nll(scores(reference), scores(target), direction)
