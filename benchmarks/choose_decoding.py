@@ -47,7 +47,7 @@ COLUMNS = ("mgs_c", "drift", "jitter", "uneven", "kept")
 def cgir_scores(work_dir: str) -> tuple[str, int, dict]:
     """A CGIR run's walks of validation triples' queries: on the true relevance where the
     catalogue has one, else on the walk items' own tags (and the columns they keep)."""
-    from tfgrad import evaluation, metrics
+    from tfgrad import evaluation
     from tfgrad.core import run
     from tfgrad.retrieval.gradual import DECODINGS
     from tfgrad.retrieval.walk import Walker
@@ -62,16 +62,14 @@ def cgir_scores(work_dir: str) -> tuple[str, int, dict]:
     graded = catalogue.relevance is not None
     scores = {}
     for decoding in DECODINGS:
-        walks = evaluation.with_references(evaluation.run_walks(
-            walker, queries, catalogue.num_attributes, config.eval.walk_steps,
-            config.eval.step_size, config.eval.distinct, decoding), queries.reference)
+        walks = evaluation.run_walks(walker, queries, catalogue.num_attributes,
+                                     config.eval.walk_steps, config.eval.step_size,
+                                     config.eval.distinct, decoding)
         if graded:
-            values = {**evaluation.walk_scores(catalogue.relevance[walks], queries),
-                      "kept": float("nan")}
+            values = {**evaluation.walk_scores(catalogue.relevance[evaluation.with_references(
+                walks, queries.reference)], queries), "kept": float("nan")}
         else:
-            tags = catalogue.item_attributes[walks]
-            values = {"mgs_c": float("nan"), "kept": cgir.columns_kept(tags, catalogue, queries),
-                      **metrics.walk_shape_scores(tags, queries.attribute, queries.direction)}
+            values = {"mgs_c": float("nan"), **cgir.tag_walk_scores(walks, catalogue, queries)}
         scores[decoding] = {name: float(values[name]) for name in COLUMNS}
     scored_on = "the true relevance" if graded else "the walk items' tags"
     return scored_on, len(queries), scores

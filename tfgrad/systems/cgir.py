@@ -521,9 +521,7 @@ def _shop_table(walker: Walker, main: dict, config: CGIRConfig, data: PreparedDa
     for decoding in configured_first(config.eval.decoding, both):
         walks = evaluation.run_walks(walker, queries, catalogue.num_attributes, steps,
                                      config.eval.step_size, config.eval.distinct, decoding)
-        tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
-        shape = {**metrics.walk_shape_scores(tags, queries.attribute, queries.direction),
-                 "kept": columns_kept(tags, catalogue, queries)}
+        shape = tag_walk_scores(walks, catalogue, queries)
         results[decoding] = {**main, **gradual, **shape, "walks": walks, "queries": queries}
     count = min(_PICTURED, len(queries))
     if both and catalogue.image_paths is not None:
@@ -538,11 +536,16 @@ def _shop_table(walker: Walker, main: dict, config: CGIRConfig, data: PreparedDa
     return results
 
 
-def columns_kept(tags: np.ndarray, catalogue: Catalogue, queries: Triples) -> float:
-    """`metrics.columns_kept` where the tags are categorical columns, NaN where they are not."""
-    if catalogue.attribute_columns is None or len(np.unique(catalogue.attribute_columns)) < 2:
-        return float("nan")
-    return metrics.columns_kept(tags, catalogue.attribute_columns, queries.attribute)
+def tag_walk_scores(walks: np.ndarray, catalogue: Catalogue, queries: Triples) -> dict:
+    """On binary tags, the walk shape columns (`metrics.walk_shape_scores`) of walks [P, N]
+    over the walk items' own tags, the reference's first, and "kept"
+    (`metrics.columns_kept`) where the tags are categorical columns, NaN where they are not."""
+    tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
+    scores = metrics.walk_shape_scores(tags, queries.attribute, queries.direction)
+    columns = catalogue.attribute_columns
+    scores["kept"] = (float("nan") if columns is None or len(np.unique(columns)) < 2
+                      else metrics.columns_kept(tags, columns, queries.attribute))
+    return scores
 
 
 def _photo_strips(results: dict[str, dict], item_levels: np.ndarray, catalogue: Catalogue,
@@ -640,9 +643,7 @@ def chance_tables(config: CGIRConfig, data: PreparedData) -> dict[str, dict]:
             queries.attribute, queries.direction)
         walks = evaluation.random_walks(catalogue.num_items, queries.reference, steps,
                                         np.random.default_rng(seed + 1))
-        tags = catalogue.item_attributes[evaluation.with_references(walks, queries.reference)]
-        gradual.update(metrics.walk_shape_scores(tags, queries.attribute, queries.direction),
-                       kept=columns_kept(tags, catalogue, queries))
+        gradual.update(tag_walk_scores(walks, catalogue, queries))
         main = "shop"
     tables[main] = {
         "random": {**random_ranking, **gradual, "ind": float("nan")},
