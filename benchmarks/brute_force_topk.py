@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from workloads import clustered_unit_vectors, peak_rss_mib  # noqa: E402
+from workloads import clustered_unit_vectors, peak_rss_mib, top_k_overlap  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("items", 1_000_000, "Catalogue size M.")
@@ -85,7 +85,8 @@ def main(argv):
                            ("scores + tf.math.approx_max_k", approximate),
                            (f"blocked top_k ({blocks} blocks)", blocked)):
         p50, p99, result = timed(function, queries)
-        recall = ("–" if name.startswith("scores only") else f"{np.mean([len(set(a) & set(b)) / k for a, b in zip(result[1].numpy(), truth_ids)]):.3f}")
+        recall = ("–" if function is scores_only
+                  else f"{top_k_overlap(result[1].numpy(), truth_ids):.3f}")
         print(f"{name:<34} {p50:>8.2f} {p99:>8.2f} {recall:>9}")
     print(f"peak resident memory: {peak_rss_mib():.0f} MiB")
 

@@ -84,15 +84,12 @@ def adde_scores(work_dir: str) -> tuple[str, int, dict]:
     loaded = run.load_run(adde.SYSTEM, work_dir)
     config, data = loaded.config, loaded.data
     space = adde.SYSTEM.spaces(loaded.model, config, data).items
-    queries = adde.walk_queries(data, config, "validation")
     walks = adde.run_label_walks(space, data, config, config.eval.index, "validation")
-    labels = data.split_labels("validation")
-    scores = {}
-    for decoding, items in walks.items():
-        values = adde.walk_scores(adde.label_walk_relevance(labels, items, queries), queries)
-        scores[decoding] = {name: float(values["others_kept" if name == "kept" else name])
-                            for name in COLUMNS}
-    return "the labels", len(queries), scores
+    scores = {decoding: {name: float(values["others_kept" if name == "kept" else name])
+                         for name in COLUMNS}
+              for decoding, values in adde.score_label_walks(walks, data, config,
+                                                             "validation").items()}
+    return "the labels", len(adde.walk_queries(data, config, "validation")), scores
 
 
 def main(argv):

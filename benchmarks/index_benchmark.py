@@ -26,7 +26,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
+
+from workloads import (clustered_unit_vectors, peak_rss_mib, top_k_overlap,  # noqa: E402
+                       walk_requests)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["10000", "100000", "1000000"], "Catalogue sizes M.")
@@ -41,8 +45,6 @@ flags.DEFINE_string("child_output", None, "Internal: where the child writes (JSO
 
 def catalogue(size):
     """The size's item vectors, walk requests and recall queries, the same in every process."""
-    from workloads import clustered_unit_vectors, walk_requests
-
     rng = np.random.default_rng(size)
     item_vectors = clustered_unit_vectors(size, FLAGS.dim, rng)
     attribute_vectors, references, weights = walk_requests(size, FLAGS.walks, FLAGS.dim, rng)
@@ -52,8 +54,6 @@ def catalogue(size):
 
 
 def walk_latencies(walker, references, weights):
-    import tensorflow as tf
-
     walk = tf.function(lambda r, w: walker.walk(r, w, 10, 0.1).items)
     walk(references[:1], weights[:1])
     seconds, items = [], []
@@ -67,12 +67,9 @@ def walk_latencies(walker, references, weights):
 def run_child(kind, size, output):
     """One index alone: build, walks, search results; figures to `output`.json, walk items and
     top-10 of the recall queries to `output`.npz."""
-    import tensorflow as tf
-
     from tfgrad.retrieval.index import BruteForceIndex, ScannIndex
     from tfgrad.retrieval.walk import Walker
     from tfgrad.spaces import LinearMove
-    from workloads import peak_rss_mib
 
     item_vectors, attribute_vectors, references, weights, queries = catalogue(size)
     started = time.perf_counter()
@@ -88,10 +85,6 @@ def run_child(kind, size, output):
                    "p99": float(np.percentile(seconds, 99)), "mean": float(seconds.mean()),
                    "peak_mib": peak_rss_mib(),
                    "settings": str(getattr(index, "settings", ""))}, f)
-
-
-def overlap(first, second):
-    return float(np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(first, second)]))
 
 
 def main(argv):
@@ -118,8 +111,8 @@ def main(argv):
                     figures[kind] = json.load(f)
                 arrays[kind] = np.load(output + ".npz")
             speed_up = figures["brute_force"]["p50"] / figures["scann"]["p50"]
-            recall = overlap(arrays["scann"]["top"], arrays["brute_force"]["top"])
-            agree = overlap(arrays["scann"]["walks"], arrays["brute_force"]["walks"])
+            recall = top_k_overlap(arrays["scann"]["top"], arrays["brute_force"]["top"])
+            agree = top_k_overlap(arrays["scann"]["walks"], arrays["brute_force"]["walks"])
             for kind, name in (("brute_force", "brute force"), ("scann", "scann")):
                 row = figures[kind]
                 tail = (f"{speed_up:>8.1f}x {recall:>10.3f} {agree:>11.3f}" if kind == "scann"

@@ -35,3 +35,9 @@ def walk_requests(num_items, num_walks, dim, rng):
     weights[np.arange(num_walks), rng.integers(NUM_ATTRIBUTES, size=num_walks)] = rng.choice(
         [-1.0, 1.0], num_walks)
     return attribute_vectors, references, tf.constant(weights)
+
+
+def top_k_overlap(found, truth):
+    """Mean share of each row of `truth` [Q, k] that the same row of `found` holds: recall@k
+    of an approximate search, or how far two walks agree."""
+    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, truth)]))

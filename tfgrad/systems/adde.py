@@ -452,6 +452,14 @@ def run_label_walks(space: ItemSpace, data: ADDEData, config: ADDEConfig, index:
         for decoding in configured_first(config.eval.decoding)}
 
 
+def score_label_walks(walks: dict[str, np.ndarray], data: ADDEData, config: ADDEConfig,
+                      split: str = "test") -> dict[str, dict[str, float]]:
+    """{decoding: `walk_scores`} of `run_label_walks`' walks of the same split, on its labels."""
+    queries, labels = walk_queries(data, config, split), data.split_labels(split)
+    return {decoding: walk_scores(label_walk_relevance(labels, items, queries), queries)
+            for decoding, items in walks.items()}
+
+
 def walk_row(model_name: str, decoding: str) -> str:
     return f"{model_name} ({decoding})"
 
@@ -641,9 +649,8 @@ class ADDESystem(System):
         if space.walkable:
             walked = walk_queries(data, config)
             walks = run_label_walks(space, data, config, index)
-            rows["walks"] = {walk_row(name, decoding): walk_scores(label_walk_relevance(
-                data.split_labels("test"), items, walked), walked)
-                for decoding, items in walks.items()}
+            rows["walks"] = {walk_row(name, decoding): scores for decoding, scores
+                             in score_label_walks(walks, data, config).items()}
             if pictures:
                 files[WALK_PNG] = walk_png(data, walks, walked, name)
         return self._evaluation(rows, name, config, data, files, details)
