@@ -17,6 +17,11 @@ import tensorflow as tf
 
 from tfgrad.retrieval.gradual import DECODINGS, GradualSettings, decode_gradual
 from tfgrad.retrieval.index import as_constant_variable, build_index
+from tfgrad.retrieval.walk_search import search_walk
+
+# Anchor searches' width in walk-aware search (`tfgrad.retrieval.walk_search`), as a multiple
+# of the k each step needs; 0 searches every step. Measured in benchmarks/index_benchmark.py.
+SEARCH_WIDTH_PER_K = 4
 
 
 class Walk(NamedTuple):
@@ -94,13 +99,21 @@ class Walker(tf.Module):
       levels: [M, T] estimated levels of every item in the move's attributes (an item
         space's `levels`), which gradual decoding needs; None: greedy decoding only.
       gradual: the gradual decoder's candidates and weights.
+      search_width_per_k: walk-aware search (`tfgrad.retrieval.walk_search`): the walk's two
+        ends are searched for this many times the k each step needs, their candidates
+        rescored for every step, and only steps they do not cover searched on their own;
+        0: every step searched (N searches a walk).
     """
 
     def __init__(self, item_vectors, move, index: tf.Module, name: str = "walker",
                  reference_vectors=None, levels=None,
-                 gradual: GradualSettings = GradualSettings()):
+                 gradual: GradualSettings = GradualSettings(),
+                 search_width_per_k: int = SEARCH_WIDTH_PER_K):
         super().__init__(name=name)
         self.item_vectors = as_constant_variable(item_vectors, "item_vectors")
+        self.max_item_norm = tf.constant(float(tf.reduce_max(tf.norm(self.item_vectors,
+                                                                      axis=1))))
+        self.search_width_per_k = search_width_per_k
         self.reference_vectors = (self.item_vectors if reference_vectors is None else
                                   as_constant_variable(reference_vectors, "reference_vectors"))
         self.move = move
@@ -124,7 +137,8 @@ class Walker(tf.Module):
         levels (e.g. a ceiling fed the true relevance)."""
         return Walker(self.item_vectors, self.move, self.index, name=self.name,
                       reference_vectors=self.reference_vectors,
-                      levels=self.levels if levels is None else levels, gradual=gradual)
+                      levels=self.levels if levels is None else levels, gradual=gradual,
+                      search_width_per_k=self.search_width_per_k)
 
     @property
     def num_items(self) -> int:
@@ -165,15 +179,13 @@ class Walker(tf.Module):
         attribute_weights = tf.cast(attribute_weights, tf.float32)
         strengths = walk_strengths(steps, step_size)
         queries = self.queries(reference, attribute_weights, strengths)
-        batch_size, num_steps = tf.shape(queries)[0], tf.shape(queries)[1]
+        num_steps = tf.shape(queries)[1]
         # Enough candidates that the reference and all earlier picks can be skipped.
         k = num_steps + 1 if distinct or decoding == "gradual" else 2
         if decoding == "gradual":
             k = tf.maximum(k, self.gradual.candidates)
         k = tf.minimum(k, self.num_items)
-        scores, items = self.index.search(tf.reshape(queries, [-1, tf.shape(queries)[2]]), k)
-        scores = tf.reshape(scores, [batch_size, num_steps, -1])
-        items = tf.reshape(tf.cast(items, tf.int32), [batch_size, num_steps, -1])
+        scores, items = self.search_steps(queries, k)
         greedy_items, greedy_scores = pick_distinct(scores, items, reference,
                                                     distinct or decoding == "gradual")
         if decoding == "greedy":
@@ -187,6 +199,17 @@ class Walker(tf.Module):
                     scores=tf.where(found[:, None], tf.gather(scores, choice, batch_dims=2),
                                     greedy_scores),
                     strengths=strengths)
+
+    def search_steps(self, queries: tf.Tensor, k) -> tuple[tf.Tensor, tf.Tensor]:
+        """[B, N, D] step queries → (scores, items [B, N, k] int32), each step's top-k."""
+        if self.search_width_per_k:
+            scores, items, _ = search_walk(self.index, self.item_vectors, self.max_item_norm,
+                                           queries, k, self.search_width_per_k * k)
+            return scores, items
+        batch_size, num_steps = tf.shape(queries)[0], tf.shape(queries)[1]
+        scores, items = self.index.search(tf.reshape(queries, [-1, tf.shape(queries)[2]]), k)
+        return (tf.reshape(scores, [batch_size, num_steps, -1]),
+                tf.reshape(tf.cast(items, tf.int32), [batch_size, num_steps, -1]))
 
     def rank_scores(self, reference, attribute_weights) -> tf.Tensor:
         """[B, M] the exact score of every item for the γ = 1 query (for HR@K and MRR)."""
