@@ -244,6 +244,28 @@ def test_pick_distinct_never_picks_negative_ids():
     assert picked_scores.numpy()[1, 1] == 7.0
 
 
+def test_pick_distinct_equals_one_step_at_a_time_on_crowded_candidates():
+    """Candidates drawn from 12 ids for 10 steps, so steps displace each other in long chains
+    (what the vectorised rounds must settle exactly as the sequential rule)."""
+    rng = np.random.default_rng(11)
+    items = np.stack([np.stack([rng.permutation(12)[:6] for _ in range(10)])
+                      for _ in range(50)]).astype(np.int32)
+    scores = -np.sort(rng.uniform(size=items.shape), axis=-1).astype(np.float32)
+    reference = rng.integers(12, size=50).astype(np.int32)
+    picked, picked_scores = pick_distinct(tf.constant(scores), tf.constant(items),
+                                          tf.constant(reference))
+    for b in range(50):
+        taken = []
+        for n in range(10):
+            choices = [j for j in range(6) if items[b, n, j] != reference[b]
+                       and items[b, n, j] not in taken]
+            want = items[b, n, choices[0]] if choices else -1
+            assert picked.numpy()[b, n] == want
+            if choices:
+                assert picked_scores.numpy()[b, n] == scores[b, n, choices[0]]
+                taken.append(want)
+
+
 # ---------------------------------------------------------------- rank_scores
 
 
