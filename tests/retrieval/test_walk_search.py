@@ -133,3 +133,28 @@ def test_walker_walks_the_same_with_and_without_walk_aware_search(decoding):
                             for w in walkers)
     np.testing.assert_array_equal(walk_aware.items.numpy(), per_step.items.numpy())
     np.testing.assert_allclose(walk_aware.scores.numpy(), per_step.scores.numpy(), rtol=1e-5)
+
+
+class ShortIndex(tf.Module):
+    """Exact search that returns at most 8 results and pads the rest (-inf, -1), as ScaNN
+    does when it rescored fewer candidates than asked for."""
+
+    def __init__(self, items):
+        super().__init__()
+        self.exact = BruteForceIndex(items)
+
+    def search(self, queries, k):
+        scores, items = self.exact.search(queries, tf.minimum(k, 8))
+        missing = k - tf.shape(items)[1]
+        return (tf.pad(scores, [[0, 0], [0, missing]], constant_values=-np.inf),
+                tf.pad(items, [[0, 0], [0, missing]], constant_values=-1))
+
+
+def test_an_index_that_returns_fewer_than_asked_certifies_from_its_last_result(catalogue):
+    """Padding is not a score: the anchors' thresholds are their 8th results, so steps the 8
+    do not cover are searched on their own and every step is its exact top-5."""
+    items, queries, _ = catalogue
+    _, found, covered = search_walk(ShortIndex(items), tf.constant(items), max_norm(items),
+                                    tf.constant(queries), 5, 40)
+    np.testing.assert_array_equal(found.numpy(), numpy_top_k(items, queries, 5)[1])
+    assert not covered.numpy().all()

@@ -21,7 +21,7 @@ from tfgrad.retrieval.walk_search import search_walk
 
 # Anchor searches' width in walk-aware search (`tfgrad.retrieval.walk_search`), as a multiple
 # of the k each step needs; 0 searches every step. Measured in benchmarks/index_benchmark.py.
-SEARCH_WIDTH_PER_K = 4
+SEARCH_WIDTH_PER_K = 16
 
 
 class Walk(NamedTuple):

@@ -114,7 +114,12 @@ def search_walk(index: tf.Module, item_vectors: tf.Tensor, max_item_norm: tf.Ten
     scores, positions = tf.math.top_k(rescored, k=k)
     items = tf.gather(candidates, positions, batch_dims=1)
     items = tf.where(tf.math.is_finite(scores), items, -1)
-    bounds = step_bounds(queries, anchors, anchor_scores[:, :, -1], max_item_norm)
+    # An anchor's threshold is the last score its search returned: an index may return fewer
+    # than w (ScaNN rescores a fixed number of candidates), and what it did not return scores
+    # below that as far as the index knows, which is what its per-step search would know too.
+    thresholds = tf.reduce_min(tf.where(tf.math.is_finite(anchor_scores), anchor_scores,
+                                        tf.constant(np.inf, anchor_scores.dtype)), axis=-1)
+    bounds = step_bounds(queries, anchors, thresholds, max_item_norm)
     # An anchor's own search is among the candidates; and every item was a candidate when
     # the anchors' searches returned the whole catalogue.
     is_anchor = tf.reduce_any(tf.range(num_steps)[:, None] == anchors[None, :], axis=-1)
