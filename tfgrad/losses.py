@@ -15,8 +15,12 @@ Equations are those of /work/shared/design/CGIR.md, section "Model", and DVBPR.m
 
 import tensorflow as tf
 
+# A left-out candidate's logit: far below any real one, finite so that gradients stay finite.
+MASKED_LOGIT = -1e9
+
 __all__ = [
     "multinomial_nll",
+    "sampled_multinomial_nll",
     "gaussian_kl",
     "alignment_nll",
     "average_sparsity_loss",
@@ -54,6 +58,50 @@ def multinomial_nll(logits, interactions):
     # multiply_no_nan gives 0 where x_uj == 0, so a −inf log-probability of a masked,
     # non-interacted item cannot turn the sum into NaN.
     return -tf.reduce_sum(tf.math.multiply_no_nan(log_probabilities, interactions), axis=-1)
+
+
+def sampled_multinomial_nll(positive_logits, positive_counts, sampled_logits,
+                            sampled_log_expected_counts, accidental_hits):
+    """`multinomial_nll` with the softmax's normaliser estimated from sampled items, log-Q
+    corrected (Bengio & Senécal 2008; Jean et al. 2015; Yi et al. 2019).
+
+    CGIR.md: "full softmax for small M, sampled softmax with log-Q correction for large M". With
+    P_u the items of row u (x_uj > 0, always candidates) and S items s drawn from a proposal Q
+    (with replacement; E[count_s] = S·Q(s)), the normaliser Z_u = Σ_j exp(l_uj) is estimated by
+
+        Ẑ_u = Σ_{j ∈ P_u} exp(l_uj) + Σ_s 1[s ∉ P_u] · exp(l_us − log E[count_s])
+
+    which is unbiased for Z_u (the second sum is an importance-sampling estimate of the items
+    outside P_u; a draw that hits P_u is dropped, not counted twice), and
+
+        nll_u ≈ −Σ_{j ∈ P_u} x_uj · (l_uj − log Ẑ_u).
+
+    With every item drawn exactly once (E[count] = 1) Ẑ_u = Z_u and this is `multinomial_nll`.
+    One positive per row (P = 1) is the sampled form of a categorical NLL (`alignment_nll`);
+    items excluded from the full softmax (a masked reference) are marked as hits too.
+
+    Args:
+      positive_logits: float tensor [B, P], the logits of each row's items (padded).
+      positive_counts: tensor [B, P], x_uj of those items; 0 marks padding.
+      sampled_logits: float tensor [B, S], the logits of the sampled items for each row.
+      sampled_log_expected_counts: float tensor [S] (or [B, S]), log(S·Q(s)) of each draw.
+      accidental_hits: bool tensor [B, S], true where a draw is one of the row's positives
+        (or an item the full softmax leaves out); such draws leave the normaliser.
+
+    Returns:
+      Float tensor [B], the estimated negative log-likelihood of each row.
+    """
+    positive_logits = tf.convert_to_tensor(positive_logits)
+    dtype = positive_logits.dtype
+    positive_counts = tf.cast(positive_counts, dtype)
+    masked = tf.cast(MASKED_LOGIT, dtype)
+    corrected = (tf.cast(sampled_logits, dtype)
+                 - tf.cast(sampled_log_expected_counts, dtype))
+    candidates = tf.concat([tf.where(positive_counts > 0, positive_logits, masked),
+                            tf.where(accidental_hits, masked, corrected)], axis=-1)
+    log_normaliser = tf.reduce_logsumexp(candidates, axis=-1, keepdims=True)
+    return -tf.reduce_sum(
+        tf.math.multiply_no_nan(positive_logits - log_normaliser, positive_counts), axis=-1)
 
 
 def gaussian_kl(mean, log_variance):
