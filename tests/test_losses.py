@@ -51,36 +51,34 @@ def test_multinomial_nll_is_stable_and_ignores_masked_items():
 # ---------------------------------------------------------------- sampled_multinomial_nll
 
 
-def _padded_positives(logits, interactions):
-    """Each row's items (x > 0) and their logits and counts, padded to the longest row with
-    count 0 and a junk logit (padding must not count)."""
-    width = int((interactions > 0).sum(axis=1).max())
-    items = np.zeros((len(logits), width), np.int64)
-    counts = np.zeros((len(logits), width), np.float32)
-    for row, values in enumerate(interactions):
-        found = np.flatnonzero(values)
-        items[row, :len(found)], counts[row, :len(found)] = found, values[found]
-    positive_logits = np.take_along_axis(logits, items, axis=1)
-    positive_logits[counts == 0] = 123.0
-    return positive_logits, counts
+def _positive_pairs(logits, interactions):
+    """The flat (row, item) pairs of x > 0: their logits, counts and rows."""
+    rows, items = np.nonzero(interactions)
+    return logits[rows, items], interactions[rows, items], rows
 
 
 def test_sampled_multinomial_nll_hand_example():
     # One positive (logit 0) and two draws with logits [ln 2, 0] and expected counts [2, 1]:
     # corrected [0, 0]; the second draw is the positive itself, so Ẑ = e^0 + e^0 = 2.
     result = losses.sampled_multinomial_nll(
-        [[0.0]], [[1.0]], [[np.log(2.0), 0.0]], np.log([2.0, 1.0]), [[False, True]]).numpy()
+        [0.0], [1.0], [0], [[np.log(2.0), 0.0]], np.log([2.0, 1.0]), [[False, True]]).numpy()
     np.testing.assert_allclose(result, [np.log(2.0)], rtol=1e-6)
+
+
+def test_sampled_multinomial_nll_of_a_row_without_positives_is_zero():
+    result = losses.sampled_multinomial_nll(
+        [1.0], [2.0], [1], [[0.5, 0.0], [0.5, 0.0]], [0.0, 0.0], [[True, True], [False, True]])
+    assert result[0] == 0.0 and np.isfinite(result.numpy()).all()
 
 
 def test_sampled_multinomial_nll_with_every_item_drawn_once_is_the_full_nll(rng):
     logits = (rng.normal(size=(5, 9)) * 3).astype(np.float32)
     interactions = (rng.random((5, 9)) < 0.4).astype(np.float32)
     interactions[:, 0], interactions[2, 4] = 1.0, 3.0
-    positive_logits, counts = _padded_positives(logits, interactions)
     order = rng.permutation(9)  # the draw's order does not matter
     # Every item once: its expected count is 1, the correction log 1 = 0.
-    result = losses.sampled_multinomial_nll(positive_logits, counts, logits[:, order],
+    result = losses.sampled_multinomial_nll(*_positive_pairs(logits, interactions),
+                                            logits[:, order],
                                             np.zeros(9, np.float32),
                                             interactions[:, order] > 0).numpy()
     expected = -(interactions * _np_log_softmax(logits.astype(np.float64))).sum(axis=1)
@@ -105,8 +103,9 @@ def test_sampled_multinomial_nll_expectation_and_gradient_approach_the_full_ones
         variable = tf.Variable(logits)
         with tf.GradientTape() as tape:
             rows = losses.sampled_multinomial_nll(
-                tf.tile(tf.gather(variable, positives)[None], [replicates, 1]),
-                np.tile(interactions[0, positives], [replicates, 1]),
+                tf.tile(tf.gather(variable, positives), [replicates]),
+                np.tile(interactions[0, positives], replicates),
+                np.repeat(np.arange(replicates), len(positives)),
                 tf.gather(variable, draws),
                 np.log(size * proposal[draws]) if corrected
                 else np.full(draws.shape, np.log(size / num_items)),

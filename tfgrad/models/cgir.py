@@ -155,21 +155,24 @@ class CGIR(RetrievalModel):
         sampled, log_expected_counts = self.candidate_sampler.sample()
         sampled_vectors = self.vae.item_vectors(sampled)  # [S, D]
 
-        items, counts = row_items(interactions)
+        pairs = tf.where(interactions > 0)  # [N, 2] (row, item) of every positive
+        rows, items = pairs[:, 0], pairs[:, 1]
         reconstruction = losses.sampled_multinomial_nll(
-            self.scale(tf.einsum("bd,bpd->bp", user, self.vae.item_vectors(items))), counts,
+            self.scale(tf.reduce_sum(tf.gather(user, rows) * self.vae.item_vectors(items),
+                                     axis=-1)),
+            tf.gather_nd(interactions, pairs), rows,
             self.scale(tf.matmul(user, sampled_vectors, transpose_b=True)),
             log_expected_counts, tf.gather(interactions, sampled, axis=1) > 0)
 
         reference, target = batch["reference"], batch["target"]
         queries = self.compose_queries(self.vae.item_vectors(reference), self.modifications(
             batch["attribute"], batch["direction"]))
-        target_logits = self.scale(tf.reduce_sum(
-            queries * self.vae.item_vectors(target), axis=-1, keepdims=True))
+        target_logits = self.scale(tf.reduce_sum(queries * self.vae.item_vectors(target),
+                                                 axis=-1))
         # The reference is masked out of the full softmax: a draw of it leaves the estimate.
         sampled = tf.cast(sampled, reference.dtype)[None, :]
         alignment = losses.sampled_multinomial_nll(
-            target_logits, tf.ones_like(target_logits),
+            target_logits, tf.ones_like(target_logits), tf.range(tf.shape(target)[0]),
             self.scale(tf.matmul(queries, sampled_vectors, transpose_b=True)),
             log_expected_counts,
             (sampled == target[:, None]) | (sampled == reference[:, None]))
@@ -200,13 +203,3 @@ class CGIR(RetrievalModel):
             "item_counts": None if self.item_counts is None else self.item_counts.tolist(),
         }
 
-
-def row_items(interactions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """[B, M] interaction rows -> (items [B, P], counts [B, P]): each row's items with x_uj > 0,
-    padded to the longest row with count 0 (P = that row's length)."""
-    where = tf.where(interactions > 0)
-    rows = tf.shape(interactions, out_type=tf.int64)[0]
-
-    def padded(values):
-        return tf.RaggedTensor.from_value_rowids(values, where[:, 0], nrows=rows).to_tensor()
-    return padded(where[:, 1]), padded(tf.gather_nd(interactions, where))
