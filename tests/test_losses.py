@@ -48,6 +48,79 @@ def test_multinomial_nll_is_stable_and_ignores_masked_items():
     np.testing.assert_allclose(result, [1000.0], rtol=1e-6)
 
 
+# ---------------------------------------------------------------- sampled_multinomial_nll
+
+
+def _positive_pairs(logits, interactions):
+    """The flat (row, item) pairs of x > 0: their logits, counts and rows."""
+    rows, items = np.nonzero(interactions)
+    return logits[rows, items], interactions[rows, items], rows
+
+
+def test_sampled_multinomial_nll_hand_example():
+    # One positive (logit 0) and two draws with logits [ln 2, 0] and expected counts [2, 1]:
+    # corrected [0, 0]; the second draw is the positive itself, so Ẑ = e^0 + e^0 = 2.
+    result = losses.sampled_multinomial_nll(
+        [0.0], [1.0], [0], [[np.log(2.0), 0.0]], np.log([2.0, 1.0]), [[False, True]]).numpy()
+    np.testing.assert_allclose(result, [np.log(2.0)], rtol=1e-6)
+
+
+def test_sampled_multinomial_nll_of_a_row_without_positives_is_zero():
+    result = losses.sampled_multinomial_nll(
+        [1.0], [2.0], [1], [[0.5, 0.0], [0.5, 0.0]], [0.0, 0.0], [[True, True], [False, True]])
+    assert result[0] == 0.0 and np.isfinite(result.numpy()).all()
+
+
+def test_sampled_multinomial_nll_with_every_item_drawn_once_is_the_full_nll(rng):
+    logits = (rng.normal(size=(5, 9)) * 3).astype(np.float32)
+    interactions = (rng.random((5, 9)) < 0.4).astype(np.float32)
+    interactions[:, 0], interactions[2, 4] = 1.0, 3.0
+    order = rng.permutation(9)  # the draw's order does not matter
+    # Every item once: its expected count is 1, the correction log 1 = 0.
+    result = losses.sampled_multinomial_nll(*_positive_pairs(logits, interactions),
+                                            logits[:, order],
+                                            np.zeros(9, np.float32),
+                                            interactions[:, order] > 0).numpy()
+    expected = -(interactions * _np_log_softmax(logits.astype(np.float64))).sum(axis=1)
+    np.testing.assert_allclose(result, expected, rtol=1e-5)
+
+
+def test_sampled_multinomial_nll_expectation_and_gradient_approach_the_full_ones(rng):
+    """Monte Carlo over 2,000 draws of S items from a popularity-skewed Q on 8 items: the
+    corrected loss and its gradient average to the full ones as S grows (the log of an
+    unbiased Ẑ is biased by O(1/S)); treating the draws as uniform misses by far more."""
+    num_items, replicates = 8, 2000
+    logits = rng.normal(size=num_items)
+    interactions = np.array([[2.0, 0, 1, 0, 0, 0, 0, 1]])
+    proposal = np.arange(num_items, 0, -1.0) ** 2
+    proposal /= proposal.sum()
+    full = float(-(interactions * _np_log_softmax(logits[None])).sum())
+    full_gradient = interactions.sum() * np.exp(_np_log_softmax(logits)) - interactions[0]
+    positives = np.flatnonzero(interactions[0])
+
+    def mean_loss_and_gradient(size, corrected=True):
+        draws = rng.choice(num_items, size=(replicates, size), p=proposal)
+        variable = tf.Variable(logits)
+        with tf.GradientTape() as tape:
+            rows = losses.sampled_multinomial_nll(
+                tf.tile(tf.gather(variable, positives), [replicates]),
+                np.tile(interactions[0, positives], replicates),
+                np.repeat(np.arange(replicates), len(positives)),
+                tf.gather(variable, draws),
+                np.log(size * proposal[draws]) if corrected
+                else np.full(draws.shape, np.log(size / num_items)),
+                np.isin(draws, positives))
+            mean = tf.reduce_mean(rows)
+        return float(mean) - full, tf.convert_to_tensor(tape.gradient(mean, variable)).numpy()
+
+    few, _ = mean_loss_and_gradient(32)
+    many, gradient = mean_loss_and_gradient(512)
+    assert abs(many) < 0.05 < abs(few)
+    np.testing.assert_allclose(gradient, full_gradient, atol=0.05)
+    uncorrected, _ = mean_loss_and_gradient(512, corrected=False)
+    assert abs(uncorrected) > 0.5
+
+
 # ---------------------------------------------------------------- gaussian_kl
 
 

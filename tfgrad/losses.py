@@ -15,8 +15,12 @@ Equations are those of /work/shared/design/CGIR.md, section "Model", and DVBPR.m
 
 import tensorflow as tf
 
+# A left-out candidate's logit: far below any real one, finite so that gradients stay finite.
+MASKED_LOGIT = -1e9
+
 __all__ = [
     "multinomial_nll",
+    "sampled_multinomial_nll",
     "gaussian_kl",
     "alignment_nll",
     "average_sparsity_loss",
@@ -54,6 +58,62 @@ def multinomial_nll(logits, interactions):
     # multiply_no_nan gives 0 where x_uj == 0, so a −inf log-probability of a masked,
     # non-interacted item cannot turn the sum into NaN.
     return -tf.reduce_sum(tf.math.multiply_no_nan(log_probabilities, interactions), axis=-1)
+
+
+def sampled_multinomial_nll(positive_logits, positive_counts, positive_rows, sampled_logits,
+                            sampled_log_expected_counts, accidental_hits):
+    """`multinomial_nll` with the softmax's normaliser estimated from sampled items, log-Q
+    corrected (Bengio & Senécal 2008; Jean et al. 2015; Yi et al. 2019).
+
+    CGIR.md: "full softmax for small M, sampled softmax with log-Q correction for large M". With
+    P_u the items of row u (x_uj > 0, always candidates) and S items s drawn from a proposal Q
+    (with replacement; E[count_s] = S·Q(s)), the normaliser Z_u = Σ_j exp(l_uj) is estimated by
+
+        Ẑ_u = Σ_{j ∈ P_u} exp(l_uj) + Σ_s 1[s ∉ P_u] · exp(l_us − log E[count_s])
+
+    which is unbiased for Z_u (the second sum is an importance-sampling estimate of the items
+    outside P_u; a draw that hits P_u is dropped, not counted twice), and
+
+        nll_u ≈ −Σ_{j ∈ P_u} x_uj · (l_uj − log Ẑ_u).
+
+    With every item drawn exactly once (E[count] = 1) Ẑ_u = Z_u and this is `multinomial_nll`.
+    One positive per row is the sampled form of a categorical NLL (`alignment_nll`); items the
+    full softmax leaves out (a masked reference) are marked as hits too.
+
+    Positives come as one flat list with their rows (users have very different numbers of
+    items: padding every row to the longest would cost more than the softmax saved).
+
+    Args:
+      positive_logits: float tensor [N], the logit l_uj of each (row u, item j ∈ P_u) pair.
+      positive_counts: tensor [N], x_uj of those pairs.
+      positive_rows: int tensor [N], u of each pair, in [0, B).
+      sampled_logits: float tensor [B, S], the logits of the sampled items for each row.
+      sampled_log_expected_counts: float tensor [S] (or [B, S]), log(S·Q(s)) of each draw.
+      accidental_hits: bool tensor [B, S], true where a draw is one of the row's positives
+        (or an item the full softmax leaves out); such draws leave the normaliser.
+
+    Returns:
+      Float tensor [B], the estimated negative log-likelihood of each row (0 for a row with no
+      positives).
+    """
+    positive_logits = tf.convert_to_tensor(positive_logits)
+    dtype = positive_logits.dtype
+    positive_counts = tf.cast(positive_counts, dtype)
+    sampled_logits = tf.cast(sampled_logits, dtype)
+    rows = tf.shape(sampled_logits)[0]
+    corrected = tf.where(accidental_hits, tf.cast(MASKED_LOGIT, dtype),
+                         sampled_logits - tf.cast(sampled_log_expected_counts, dtype))
+    # log Ẑ_u by a per-row max shift, positives (segments of the flat list) and draws alike.
+    shift = tf.stop_gradient(tf.maximum(
+        tf.math.unsorted_segment_max(positive_logits, positive_rows, rows),
+        tf.reduce_max(corrected, axis=-1)))
+    normaliser = (tf.math.unsorted_segment_sum(
+        tf.exp(positive_logits - tf.gather(shift, positive_rows)), positive_rows, rows)
+        + tf.reduce_sum(tf.exp(corrected - shift[:, None]), axis=-1))
+    log_normaliser = shift + tf.math.log(normaliser)
+    return -(tf.math.unsorted_segment_sum(positive_counts * positive_logits, positive_rows, rows)
+             - tf.math.unsorted_segment_sum(positive_counts, positive_rows, rows)
+             * log_normaliser)
 
 
 def gaussian_kl(mean, log_variance):

@@ -19,6 +19,7 @@ from tfgrad.models.adde import ADDE, AttributeHead
 from tfgrad.models.age import AGE, AGEEncoder, AGEGenerator, random_codes
 from tfgrad.models.bpr_mf import BPRMF
 from tfgrad.models.cbir import CBIR, ConcatComposer
+from tfgrad.models.candidate_sampler import CandidateSampler
 from tfgrad.models.cgir import CGIR
 from tfgrad.models.cgir_no_vae import CGIRWithoutVAE
 from tfgrad.models.cnn_f import CNNF
@@ -160,6 +161,9 @@ CASES = {
     "DSCMR": (lambda d: DSCMR(**d.towers, item_attributes=d.catalogue.item_attributes,
                               label_weight=0.5, invariance_weight=0.2), dscmr_outputs, None),
     "TIRG": (lambda d: TIRG(**d.towers), retrieval_outputs, None),
+    "CandidateSampler": (lambda d: CandidateSampler(NUM_ITEMS, 8, "popularity",
+                                                    np.arange(NUM_ITEMS), power=0.5, seed=3),
+                         lambda layer, d: layer.cumulative, None),
     "InteractionVAE": (lambda d: InteractionVAE(NUM_ITEMS, DIM, (16,), 0.25, "cosine", 0.3),
                        vae_outputs, (None, NUM_ITEMS)),
     "SparseAttributeEncoder": (lambda d: SparseAttributeEncoder(

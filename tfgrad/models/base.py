@@ -16,10 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgrad.losses import MASKED_LOGIT
 from tfgrad.spaces import AttributeMove, ComposedMove, LinearMove
-
-# A masked logit: far below any real logit, finite so that softmax gradients stay finite.
-MASKED_LOGIT = -1e9
 
 
 class LossTrainedModel(keras.Model):
@@ -117,10 +115,13 @@ class RetrievalModel(LossTrainedModel):
                          ) -> tf.Tensor:
         """[B] triples -> [B, D] the γ = 1 queries q = compose(h_i, y_t φ_t)."""
         items = self.item_vectors() if items is None else items
+        return self.compose_queries(tf.gather(items, reference),
+                                    self.modifications(attribute, direction))
+
+    def modifications(self, attribute: tf.Tensor, direction: tf.Tensor) -> tf.Tensor:
+        """[B] attributes and ±1 directions -> [B, E] the γ = 1 modifications y_t φ_t."""
         attributes = self.attribute_vectors()
-        modifications = tf.gather(attributes, attribute) * tf.cast(
-            direction, attributes.dtype)[:, None]
-        return self.compose_queries(tf.gather(items, reference), modifications)
+        return tf.gather(attributes, attribute) * tf.cast(direction, attributes.dtype)[:, None]
 
     def alignment_logits(self, reference: tf.Tensor, attribute: tf.Tensor,
                          direction: tf.Tensor) -> tf.Tensor:

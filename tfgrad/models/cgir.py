@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgrad import losses
 from tfgrad.models.base import RetrievalModel
+from tfgrad.models.candidate_sampler import SOFTMAXES, CandidateSampler
 from tfgrad.models.interaction_vae import InteractionVAE
 from tfgrad.models.sparse_attributes import SparseAttributeEncoder
 
@@ -39,6 +41,15 @@ class CGIR(RetrievalModel):
       ordinal_weight: λ_ord of the pairwise ordinal term on the triples (`losses.ordinal_nll`),
         which makes the projection on F(t) order items as the triples do; 0 is the paper's
         objective.
+      softmax: "full" (every item in the reconstruction's and the alignment's softmax) or
+        "sampled" (the users' items, the triple's target and `num_sampled` drawn items, log-Q
+        corrected: `losses.sampled_multinomial_nll`), for catalogues too large to score whole
+        each step.
+      num_sampled: S, the items drawn per step (sampled softmax).
+      proposal: Q of the draws, "uniform" or "popularity" (sampled softmax).
+      proposal_power: α of the popularity proposal, Q(j) ∝ (count_j + 1)^α.
+      item_counts: [M] the items' interaction counts in the training data (the popularity
+        proposal's).
     """
 
     LOSS_NAMES = ("loss", "reconstruction", "kl", "alignment", "sparsity", "ordinal")
@@ -49,7 +60,9 @@ class CGIR(RetrievalModel):
                  dropout_rate: float = 0.5, similarity: str = "cosine",
                  temperature: float = 0.1, beta: float = 0.2, alignment_weight: float = 1.0,
                  sparsity_weight: float = 0.1, target_sparsity: float = 0.1,
-                 ordinal_weight: float = 0.0, **kwargs):
+                 ordinal_weight: float = 0.0, softmax: str = "full", num_sampled: int = 1024,
+                 proposal: str = "uniform", proposal_power: float = 1.0, item_counts=None,
+                 **kwargs):
         super().__init__(temperature=temperature, **kwargs)
         self.vae = InteractionVAE(num_items, latent_dim, hidden_dims, dropout_rate,
                                   similarity, temperature, name="interaction_vae")
@@ -60,6 +73,16 @@ class CGIR(RetrievalModel):
         self.sparsity_weight = sparsity_weight
         self.target_sparsity = target_sparsity
         self.ordinal_weight = ordinal_weight
+        if softmax not in SOFTMAXES:
+            raise ValueError(f"softmax must be one of {SOFTMAXES}, got {softmax!r}")
+        self.softmax = softmax
+        self.candidate_sampler = None if softmax == "full" else CandidateSampler(
+            num_items, num_sampled, proposal, item_counts, proposal_power,
+            name="candidate_sampler")
+        # Kept for the config: the sampler only exists for a sampled softmax.
+        self.num_sampled, self.proposal, self.proposal_power = (
+            num_sampled, proposal, proposal_power)
+        self.item_counts = None if item_counts is None else np.asarray(item_counts, np.int64)
 
     @property
     def num_items(self) -> int:
@@ -72,6 +95,8 @@ class CGIR(RetrievalModel):
     def build(self, input_shape=None):
         self.vae.build((None, self.num_items))
         self.attribute_encoder.build()
+        if self.candidate_sampler is not None:
+            self.candidate_sampler.build()
         self.built = True
 
     def item_vectors(self) -> tf.Tensor:
@@ -96,13 +121,12 @@ class CGIR(RetrievalModel):
 
     def compute_losses(self, batch, training: bool = False) -> dict[str, tf.Tensor]:
         """The objective's terms, each already averaged over the global batch."""
-        interaction_logits, mean, log_variance = self.vae(batch["interactions"], training=training)
-        reconstruction = tf.nn.compute_average_loss(
-            losses.multinomial_nll(interaction_logits, batch["interactions"]))
+        likelihoods = (self.full_likelihoods if self.candidate_sampler is None
+                       else self.sampled_likelihoods)
+        reconstructions, alignments, mean, log_variance = likelihoods(batch, training)
+        reconstruction = tf.nn.compute_average_loss(reconstructions)
         kl = tf.nn.compute_average_loss(losses.gaussian_kl(mean, log_variance))
-        alignment = tf.nn.compute_average_loss(losses.alignment_nll(
-            self.alignment_logits(batch["reference"], batch["attribute"], batch["direction"]),
-            batch["target"]))
+        alignment = tf.nn.compute_average_loss(alignments)
         # Not a per-example loss: every replica computes it whole, so share it across replicas.
         sparsity = tf.nn.scale_regularization_loss(losses.sparsity_loss(
             self.attribute_encoder.word_activations(), self.target_sparsity))
@@ -113,12 +137,54 @@ class CGIR(RetrievalModel):
         return {"loss": total, "reconstruction": reconstruction, "kl": kl,
                 "alignment": alignment, "sparsity": sparsity, "ordinal": ordinal}
 
+    def full_likelihoods(self, batch, training: bool):
+        """The reconstruction [B_u] and alignment [B_t] NLLs over every item, and the users'
+        posteriors (mean, log_variance), each [B_u, D]."""
+        interaction_logits, mean, log_variance = self.vae(batch["interactions"], training=training)
+        reconstruction = losses.multinomial_nll(interaction_logits, batch["interactions"])
+        alignment = losses.alignment_nll(
+            self.alignment_logits(batch["reference"], batch["attribute"], batch["direction"]),
+            batch["target"])
+        return reconstruction, alignment, mean, log_variance
+
+    def sampled_likelihoods(self, batch, training: bool):
+        """`full_likelihoods` with each softmax over its positives and one shared draw of
+        S items (`losses.sampled_multinomial_nll`): only those items' vectors are touched."""
+        interactions = batch["interactions"]
+        user, mean, log_variance = self.vae.user_vectors(interactions, training=training)
+        sampled, log_expected_counts = self.candidate_sampler.sample()
+        sampled_vectors = self.vae.item_vectors(sampled)  # [S, D]
+
+        pairs = tf.where(interactions > 0)  # [N, 2] (row, item) of every positive
+        rows, items = pairs[:, 0], pairs[:, 1]
+        reconstruction = losses.sampled_multinomial_nll(
+            self.scale(tf.reduce_sum(tf.gather(user, rows) * self.vae.item_vectors(items),
+                                     axis=-1)),
+            tf.gather_nd(interactions, pairs), rows,
+            self.scale(tf.matmul(user, sampled_vectors, transpose_b=True)),
+            log_expected_counts, tf.gather(interactions, sampled, axis=1) > 0)
+
+        reference, target = batch["reference"], batch["target"]
+        queries = self.compose_queries(self.vae.item_vectors(reference), self.modifications(
+            batch["attribute"], batch["direction"]))
+        target_logits = self.scale(tf.reduce_sum(queries * self.vae.item_vectors(target),
+                                                 axis=-1))
+        # The reference is masked out of the full softmax: a draw of it leaves the estimate.
+        sampled = tf.cast(sampled, reference.dtype)[None, :]
+        alignment = losses.sampled_multinomial_nll(
+            target_logits, tf.ones_like(target_logits), tf.range(tf.shape(target)[0]),
+            self.scale(tf.matmul(queries, sampled_vectors, transpose_b=True)),
+            log_expected_counts,
+            (sampled == target[:, None]) | (sampled == reference[:, None]))
+        return reconstruction, alignment, mean, log_variance
+
     def ordinal_losses(self, reference, attribute, direction, target) -> tf.Tensor:
         """[B] `losses.ordinal_nll` of the triples on the items' scores along F(t)."""
-        items, codes = self.item_vectors(), tf.gather(self.attribute_vectors(), attribute)
+        codes = tf.gather(self.attribute_vectors(), attribute)
 
         def scores(item):
-            return self.scale(tf.reduce_sum(tf.gather(items, item) * codes, axis=-1))
+            # Gathered, not the whole table: a step touches only its triples' items.
+            return self.scale(tf.reduce_sum(self.vae.item_vectors(item) * codes, axis=-1))
         return losses.ordinal_nll(scores(reference), scores(target), direction)
 
     def get_config(self):
@@ -132,4 +198,8 @@ class CGIR(RetrievalModel):
             "temperature": self.vae.temperature, "beta": self.beta,
             "alignment_weight": self.alignment_weight, "sparsity_weight": self.sparsity_weight,
             "target_sparsity": self.target_sparsity, "ordinal_weight": self.ordinal_weight,
+            "softmax": self.softmax, "num_sampled": self.num_sampled, "proposal": self.proposal,
+            "proposal_power": self.proposal_power,
+            "item_counts": None if self.item_counts is None else self.item_counts.tolist(),
         }
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -49,11 +49,14 @@ class InteractionVAE(keras.layers.Layer):
             size = layer.units
         self.posterior.build((None, size))
 
-    def item_vectors(self) -> tf.Tensor:
-        """[M, D] the item space searched at inference (unit vectors under cosine similarity)."""
+    def item_vectors(self, items: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """[M, D] the item space searched at inference (unit vectors under cosine similarity),
+        or [..., D] the vectors of the `items` given (a sampled softmax touches only those)."""
+        table = (tf.convert_to_tensor(self.item_table) if items is None
+                 else tf.gather(self.item_table, items))
         if self.similarity == "cosine":
-            return tf.math.l2_normalize(self.item_table, axis=-1)
-        return tf.convert_to_tensor(self.item_table)
+            return tf.math.l2_normalize(table, axis=-1)
+        return table
 
     def scale(self, scores: tf.Tensor) -> tf.Tensor:
         """Turns inner products with `item_vectors()` into logits."""
@@ -68,8 +71,9 @@ class InteractionVAE(keras.layers.Layer):
         mean, log_variance = tf.split(self.posterior(hidden), 2, axis=-1)
         return mean, log_variance
 
-    def call(self, interactions: tf.Tensor, training: bool = False):
-        """Returns (logits [B, M], mean [B, D], log_variance [B, D])."""
+    def user_vectors(self, interactions: tf.Tensor, training: bool = False):
+        """[B, M] rows -> (z_u [B, D] as the decoder scores it, mean [B, D], log_variance
+        [B, D]); z_u is the reparameterised sample in training, the mean otherwise."""
         mean, log_variance = self.encode(interactions, training=training)
         user = mean
         if training:
@@ -77,6 +81,11 @@ class InteractionVAE(keras.layers.Layer):
             user = mean + tf.exp(0.5 * log_variance) * noise
         if self.similarity == "cosine":
             user = tf.math.l2_normalize(user, axis=-1)
+        return user, mean, log_variance
+
+    def call(self, interactions: tf.Tensor, training: bool = False):
+        """Returns (logits [B, M], mean [B, D], log_variance [B, D])."""
+        user, mean, log_variance = self.user_vectors(interactions, training=training)
         logits = self.scale(tf.matmul(user, self.item_vectors(), transpose_b=True))
         return logits, mean, log_variance
 

@@ -8,6 +8,15 @@ import keras
 import tensorflow as tf
 
 
+def replica_step_seed(seed_generator: keras.random.SeedGenerator) -> tf.Tensor:
+    """A fresh stateless seed per call and per replica: every replica reads the same
+    generator state, so the replica id is folded in (a single device folds in 0)."""
+    seed = seed_generator.next()
+    context = tf.distribute.get_replica_context()
+    replica = 0 if context is None else context.replica_id_in_sync_group
+    return tf.random.experimental.stateless_fold_in(seed, replica)
+
+
 class TrackedModel(keras.Model):
     """Base of models with a custom `train_step`; subclasses name their tracked values in
     `TRACKED`.
@@ -28,12 +37,8 @@ class TrackedModel(keras.Model):
         return list(self.trackers.values())
 
     def step_seed(self) -> tf.Tensor:
-        """A fresh stateless seed per call and per replica: every replica reads the same
-        generator state, so the replica id is folded in (a single device folds in 0)."""
-        seed = self.seed_generator.next()
-        context = tf.distribute.get_replica_context()
-        replica = 0 if context is None else context.replica_id_in_sync_group
-        return tf.random.experimental.stateless_fold_in(seed, replica)
+        """A fresh stateless seed per call and per replica (`replica_step_seed`)."""
+        return replica_step_seed(self.seed_generator)
 
     @staticmethod
     def replicas() -> int:

@@ -35,6 +35,7 @@ from tfgrad.data.word_vectors import (AttributeWordVectors, UnknownWordsError,
                                       load_attribute_word_vectors)
 from tfgrad.export.walk import export_walk, relevance_metadata
 from tfgrad.models.base import RetrievalModel
+from tfgrad.models.candidate_sampler import PROPOSALS, SOFTMAXES
 from tfgrad.models.interaction_vae import SIMILARITIES
 from tfgrad.retrieval.gradual import DECODINGS, GradualSettings, configured_first
 from tfgrad.retrieval.walk import Walker
@@ -55,6 +56,9 @@ HUMAN_COLUMNS = (*evaluation.WALK_COLUMNS, "agreement", "judged_steps")
 SHOP_COLUMNS = (*evaluation.METRIC_NAMES[:-1], "kept", evaluation.METRIC_NAMES[-1])
 INDEXES = ("scann", "brute_force")
 SPLITS = ("pair", "grouped")
+# The models whose item softmaxes may be sampled: the others' item towers (cgir_no_vae, CBIR,
+# DSCMR, TIRG) compute all M item vectors every step, or rank in-batch (TIRG).
+SAMPLED_SOFTMAX_MODELS = ("cgir", "cgir_no_sparse")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +82,12 @@ class RetrievalModelConfig:
       target_sparsity: ρ of the sparsity loss.
       ordinal_weight: CGIR: λ_ord of the pairwise ordinal term on the triples (beyond the
         paper; 0 is its objective).
+      softmax: CGIR: full (every item in the reconstruction and alignment softmaxes) or sampled
+        (the positives and --num_sampled drawn items, log-Q corrected; for large catalogues).
+      num_sampled: CGIR, sampled softmax: items drawn per step (shared by the batch).
+      proposal: CGIR, sampled softmax: the draws' distribution Q, uniform or popularity (the
+        training interactions' item counts, smoothed by --proposal_power).
+      proposal_power: CGIR, popularity proposal: α in Q(j) ∝ (count_j + 1)^α.
       num_negatives: CBIR: sampled non-targets per triple; WARP: negatives per positive.
       label_weight: DSCMR: label-space loss weight.
       invariance_weight: DSCMR: invariance loss weight.
@@ -95,6 +105,10 @@ class RetrievalModelConfig:
     sparsity_weight: float = 0.1
     target_sparsity: float = 0.1
     ordinal_weight: float = 0.0
+    softmax: str = option("full", choices=SOFTMAXES)
+    num_sampled: int = 1024
+    proposal: str = option("popularity", choices=PROPOSALS)
+    proposal_power: float = 1.0
     num_negatives: int = 16
     label_weight: float = 1.0
     invariance_weight: float = 0.1
@@ -102,6 +116,13 @@ class RetrievalModelConfig:
     def __post_init__(self):
         check_choice("model", self.kind, MODELS)
         check_choice("similarity", self.similarity, SIMILARITIES)
+        check_choice("softmax", self.softmax, SOFTMAXES)
+        check_choice("proposal", self.proposal, PROPOSALS)
+        check_positive(self, "num_sampled")
+        if self.softmax == "sampled" and self.kind not in SAMPLED_SOFTMAX_MODELS:
+            raise ValueError(
+                f"--softmax=sampled applies to models {', '.join(SAMPLED_SOFTMAX_MODELS)}, "
+                f"not to {self.kind!r} (docs/SCALE.md says why)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -376,7 +397,11 @@ def build_model(config: CGIRConfig, data: PreparedData) -> RetrievalModel:
                 beta=model_config.beta, alignment_weight=model_config.alignment_weight,
                 sparsity_weight=model_config.sparsity_weight,
                 target_sparsity=model_config.target_sparsity,
-                ordinal_weight=model_config.ordinal_weight)
+                ordinal_weight=model_config.ordinal_weight, softmax=model_config.softmax,
+                num_sampled=model_config.num_sampled, proposal=model_config.proposal,
+                proposal_power=model_config.proposal_power,
+                item_counts=(catalogue.item_popularity() if model_config.softmax == "sampled"
+                             and model_config.proposal == "popularity" else None))
     builders = {
         "cgir": lambda: CGIR(**cgir),
         "cgir_no_sparse": lambda: CGIR(**{**cgir, "sparsity_weight": 0.0}),
