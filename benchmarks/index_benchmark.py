@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -29,8 +27,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from workloads import (clustered_unit_vectors, peak_rss_mib, top_k_overlap,  # noqa: E402
-                       walk_requests)
+from workloads import (index_catalogue, peak_rss_mib, run_in_own_process,  # noqa: E402
+                       top_k_overlap, walk_latencies)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["10000", "100000", "1000000"], "Catalogue sizes M.")
@@ -45,23 +43,7 @@ flags.DEFINE_string("child_output", None, "Internal: where the child writes (JSO
 
 def catalogue(size):
     """The size's item vectors, walk requests and recall queries, the same in every process."""
-    rng = np.random.default_rng(size)
-    item_vectors = clustered_unit_vectors(size, FLAGS.dim, rng)
-    attribute_vectors, references, weights = walk_requests(size, FLAGS.walks, FLAGS.dim, rng)
-    queries = item_vectors[rng.integers(size, size=FLAGS.recall_queries)] + 0.3 * (
-        rng.normal(size=(FLAGS.recall_queries, FLAGS.dim)).astype(np.float32))
-    return item_vectors, attribute_vectors, references, weights, queries
-
-
-def walk_latencies(walker, references, weights):
-    walk = tf.function(lambda r, w: walker.walk(r, w, 10, 0.1).items)
-    walk(references[:1], weights[:1])
-    seconds, items = [], []
-    for i in range(len(references)):
-        started = time.perf_counter()
-        items.append(walk(references[i:i + 1], weights[i:i + 1]).numpy()[0])
-        seconds.append(time.perf_counter() - started)
-    return np.array(seconds), np.array(items)
+    return index_catalogue(size, FLAGS.dim, FLAGS.walks, FLAGS.recall_queries)
 
 
 def run_child(kind, size, output):
@@ -102,14 +84,11 @@ def main(argv):
             figures, arrays = {}, {}
             for kind in ("brute_force", "scann"):
                 output = os.path.join(directory, f"{kind}_{size}")
-                subprocess.run(
-                    [sys.executable, os.path.abspath(__file__), f"--child_index={kind}",
-                     f"--child_size={size}", f"--child_output={output}", f"--dim={FLAGS.dim}",
-                     f"--walks={FLAGS.walks}", f"--recall_queries={FLAGS.recall_queries}"],
-                    check=True, cwd=os.path.dirname(os.path.abspath(__file__)))
-                with open(output + ".json") as f:
-                    figures[kind] = json.load(f)
-                arrays[kind] = np.load(output + ".npz")
+                figures[kind], arrays[kind] = run_in_own_process(
+                    __file__, [f"--child_index={kind}", f"--child_size={size}",
+                               f"--child_output={output}", f"--dim={FLAGS.dim}",
+                               f"--walks={FLAGS.walks}",
+                               f"--recall_queries={FLAGS.recall_queries}"], output)
             speed_up = figures["brute_force"]["p50"] / figures["scann"]["p50"]
             recall = top_k_overlap(arrays["scann"]["top"], arrays["brute_force"]["top"])
             agree = top_k_overlap(arrays["scann"]["walks"], arrays["brute_force"]["walks"])
