@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_recommenders as tfrs  # noqa: E402
 
-REQUEST_FILE = "request.json"
-ANSWER_FILE = "answer.json"
+from tfgrad.peers.process import ANSWER_FILE, REQUEST_FILE  # noqa: E402
+
 TOP_K_KINDS = ("brute_force", "scann")
 
 
