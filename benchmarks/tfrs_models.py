@@ -119,6 +119,8 @@ def cgir_tfrs_rows(system, config) -> dict[str, dict]:
 
 
 TFRS_ROWS = {"dvbpr": dvbpr_tfrs_rows, "cgir": cgir_tfrs_rows}
+# The table of each system the TFRS rows join (MovieLens's ranking columns are in "genome").
+MAIN_TABLES = {"dvbpr": "auc", "cgir": "genome"}
 
 
 def side_by_side(table: str, flagfile: str, kinds) -> None:
@@ -136,8 +138,7 @@ def side_by_side(table: str, flagfile: str, kinds) -> None:
                 f"{name} {value:.4f}" for name, value in values.items()), flush=True)
             for name, value in values.items():
                 collected.setdefault(row, {}).setdefault(name, []).append(float(value))
-    main = next(iter(comparison.tables.values())) if table == "dvbpr" else (
-        comparison.tables["genome"])
+    main = comparison.tables[MAIN_TABLES[table]]
     # A TFRS row has no walks: its walk columns print as "–".
     rows = {row: {name: mean_and_std(cells.get(name, [float("nan")]))
                   for name in (*main.columns, *cells)}
