@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -135,9 +136,12 @@ def main(argv):
     if FLAGS.child_index:
         run_child(FLAGS.child_index, FLAGS.child_size, FLAGS.child_output)
         return
-    from tfgrad.peers.process import require_tfrs, tfrs_environment
+    from tfgrad.peers.process import PeerNotInstalledError, require_tfrs, tfrs_environment
 
-    require_tfrs()
+    try:
+        require_tfrs()
+    except PeerNotInstalledError as error:
+        sys.exit(f"error: {error}")
     print(f"D = {FLAGS.dim}; clustered unit vectors; each index in its own process; walk = "
           f"{STEPS} queries as one batch; {FLAGS.batched_queries} queries in batches of "
           f"{FLAGS.batch_size} for q/s and recall@10")
