@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -34,8 +32,8 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from tfgrad.retrieval.walk import SEARCH_WIDTH_PER_K  # noqa: E402
-from workloads import (clustered_unit_vectors, peak_rss_mib, top_k_overlap,  # noqa: E402
-                       walk_requests)
+from workloads import (index_catalogue, peak_rss_mib, percentiles,  # noqa: E402
+                       run_in_own_process, timed_calls, top_k_overlap, walk_latencies)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["10000", "100000", "1000000"], "Catalogue sizes M.")
@@ -54,28 +52,7 @@ DECODINGS = ("greedy", "gradual")
 
 def catalogue(size):
     """The size's item vectors, walk requests and recall queries, the same in every process."""
-    rng = np.random.default_rng(size)
-    item_vectors = clustered_unit_vectors(size, FLAGS.dim, rng)
-    attribute_vectors, references, weights = walk_requests(size, FLAGS.walks, FLAGS.dim, rng)
-    queries = item_vectors[rng.integers(size, size=FLAGS.recall_queries)] + 0.3 * (
-        rng.normal(size=(FLAGS.recall_queries, FLAGS.dim)).astype(np.float32))
-    return item_vectors, attribute_vectors, references, weights, queries
-
-
-def latencies(function, arguments):
-    """Seconds of each call of `function(*arguments[i])` after one warm-up call, and results."""
-    function(*arguments[0])
-    seconds, results = [], []
-    for argument in arguments:
-        started = time.perf_counter()
-        results.append(function(*argument).numpy()[0])
-        seconds.append(time.perf_counter() - started)
-    return np.array(seconds), np.array(results)
-
-
-def timing(seconds):
-    return {"p50": float(np.percentile(seconds, 50)), "p99": float(np.percentile(seconds, 99)),
-            "mean": float(seconds.mean())}
+    return index_catalogue(size, FLAGS.dim, FLAGS.walks, FLAGS.recall_queries)
 
 
 def run_child(kind, size, output):
@@ -94,19 +71,17 @@ def run_child(kind, size, output):
     figures = {"build": build_seconds if kind == "scann" else 0.0,
                "settings": str(getattr(index, "settings", ""))}
     one_query = tf.function(lambda q: index.search(q, 10)[1])
-    seconds, _ = latencies(one_query, [(queries[i:i + 1],) for i in range(FLAGS.walks)])
-    figures["one_query"] = timing(seconds)
-    requests = [(references[i:i + 1], weights[i:i + 1]) for i in range(FLAGS.walks)]
+    seconds, _ = timed_calls(lambda i: one_query(queries[i:i + 1]).numpy(), range(FLAGS.walks))
+    figures["one_query"] = percentiles(seconds)
     arrays = {}
     for search in SEARCHES:
         walker = Walker(tf.constant(item_vectors), LinearMove(attribute_vectors), index,
                         levels=levels,
                         search_width_per_k=SEARCH_WIDTH_PER_K if search == "walk_aware" else 0)
         for decoding in DECODINGS:
-            walk = tf.function(lambda r, w, d=decoding: walker.walk(r, w, 10, 0.1, decoding=d)
-                               .items)
-            seconds, arrays[f"{search}_{decoding}"] = latencies(walk, requests)
-            figures[f"{search}_{decoding}"] = timing(seconds)
+            seconds, arrays[f"{search}_{decoding}"] = walk_latencies(walker, references,
+                                                                     weights, decoding)
+            figures[f"{search}_{decoding}"] = percentiles(seconds)
         if search == "walk_aware":
             queries_of_walks = walker.queries(references, weights, walk_strengths(10, 0.1))
             figures["covered"] = {
@@ -137,14 +112,11 @@ def main(argv):
             figures, arrays = {}, {}
             for kind in ("brute_force", "scann"):
                 output = os.path.join(directory, f"{kind}_{size}")
-                subprocess.run(
-                    [sys.executable, os.path.abspath(__file__), f"--child_index={kind}",
-                     f"--child_size={size}", f"--child_output={output}", f"--dim={FLAGS.dim}",
-                     f"--walks={FLAGS.walks}", f"--recall_queries={FLAGS.recall_queries}"],
-                    check=True, cwd=os.path.dirname(os.path.abspath(__file__)))
-                with open(output + ".json") as f:
-                    figures[kind] = json.load(f)
-                arrays[kind] = np.load(output + ".npz")
+                figures[kind], arrays[kind] = run_in_own_process(
+                    __file__, [f"--child_index={kind}", f"--child_size={size}",
+                               f"--child_output={output}", f"--dim={FLAGS.dim}",
+                               f"--walks={FLAGS.walks}",
+                               f"--recall_queries={FLAGS.recall_queries}"], output)
             for kind, name in (("brute_force", "brute force"), ("scann", "scann")):
                 row = figures[kind]
                 query = row["one_query"]

@@ -1,9 +1,15 @@
-"""Synthetic workloads shared by the walk and index benchmarks, and the peak-memory figure
-every benchmark prints."""
+"""Synthetic workloads shared by the walk and index benchmarks, the peak-memory figure every
+benchmark prints, and the timing helpers of the benchmarks that time each index in a process
+of its own."""
 
 from __future__ import annotations
 
+import json
+import os
 import resource
+import subprocess
+import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -41,3 +47,53 @@ def top_k_overlap(found, truth):
     """Mean share of each row of `truth` [Q, k] that the same row of `found` holds: recall@k
     of an approximate search, or how far two walks agree."""
     return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, truth)]))
+
+
+def index_catalogue(size, dim, num_walks, num_queries):
+    """The item vectors [M, D], walk requests (`walk_requests`) and search queries [Q, D] (an
+    item's vector plus noise) of a catalogue size, seeded by the size so that every process
+    timing one index sees the same catalogue."""
+    rng = np.random.default_rng(size)
+    item_vectors = clustered_unit_vectors(size, dim, rng)
+    attribute_vectors, references, weights = walk_requests(size, num_walks, dim, rng)
+    queries = item_vectors[rng.integers(size, size=num_queries)] + 0.3 * (
+        rng.normal(size=(num_queries, dim)).astype(np.float32))
+    return item_vectors, attribute_vectors, references, weights, queries
+
+
+def timed_calls(function, inputs):
+    """(seconds [n], outputs) of `function` called on each input in turn, after one untimed
+    call (which traces a tf.function)."""
+    function(inputs[0])
+    seconds, outputs = [], []
+    for value in inputs:
+        started = time.perf_counter()
+        outputs.append(function(value))
+        seconds.append(time.perf_counter() - started)
+    return np.array(seconds), outputs
+
+
+def walk_latencies(walker, references, weights, decoding="greedy"):
+    """(seconds [B], walk items [B, 10]) of B single-walk requests (10 steps of 0.1) through
+    `Walker.walk`."""
+    walk = tf.function(lambda r, w: walker.walk(r, w, 10, 0.1, decoding=decoding).items)
+    seconds, items = timed_calls(lambda i: walk(references[i:i + 1], weights[i:i + 1]).numpy()[0],
+                                 range(len(references)))
+    return seconds, np.array(items)
+
+
+def percentiles(seconds, prefix=""):
+    """{prefix + "p50", "p99", "mean"} of timings, seconds."""
+    return {f"{prefix}p50": float(np.percentile(seconds, 50)),
+            f"{prefix}p99": float(np.percentile(seconds, 99)),
+            f"{prefix}mean": float(np.mean(seconds))}
+
+
+def run_in_own_process(script, arguments, output, env=None):
+    """Runs `script` with `arguments` in a fresh Python process (cwd: the benchmarks folder)
+    and returns what it wrote: the figures of `output`.json and the arrays of `output`.npz."""
+    subprocess.run([sys.executable, os.path.abspath(script), *arguments], check=True,
+                   cwd=os.path.dirname(os.path.abspath(__file__)), env=env)
+    with open(output + ".json") as f:
+        figures = json.load(f)
+    return figures, np.load(output + ".npz")

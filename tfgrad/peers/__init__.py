@@ -1,0 +1,1 @@
+"""Peer libraries run beside tfgrad, each in a process of its own (`process.py` starts them)."""
