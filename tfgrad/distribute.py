@@ -50,9 +50,29 @@ def _create_strategy(name: str, num_gpus: int) -> tf.distribute.Strategy:
     raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
 
 
+class KerasMultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy as Keras 3's `fit` calls it across workers (its
+    `reduce` fails there: tensorflow/tensorflow#72388).
+
+    Across workers, `fit` reduces the first batch (a structure of tensors) to build the model
+    symbolically, and reduces every step's logs (scalars) with axis=0. This strategy's `reduce`
+    takes only a single value, and it cannot reduce a scalar over axis 0. MirroredStrategy maps
+    over structures, and Keras passes it no axis. So here a structure is reduced leaf by leaf,
+    and a scalar's axis 0 means "across replicas" (the mean of the replicas' logs, what Keras
+    means).
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        if tf.nest.is_nested(value):
+            return tf.nest.map_structure(lambda leaf: self.reduce(reduce_op, leaf, axis), value)
+        if axis is not None and self.experimental_local_results(value)[0].shape.rank == 0:
+            axis = None
+        return super().reduce(reduce_op, value, axis)
+
+
 @functools.lru_cache(maxsize=None)
 def _multi_worker_strategy() -> tf.distribute.Strategy:
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    return KerasMultiWorkerMirroredStrategy()
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
