@@ -1,5 +1,5 @@
 """A training cluster on this machine:
-`python -m tfgrad.cluster --workers=2 -- --flagfile=configs/cgir_synthetic.cfg [tfgrad.train flags]`.
+`python -m tfgrad.cluster --workers=2 -- --flagfile=configs/cgir_synthetic.cfg [train flags]`.
 
 Starts N real `python -m tfgrad.train … --strategy=multi_worker` processes, each with its own
 TF_CONFIG (worker i of N, on 127.0.0.1 at ports found free; worker 0 is the chief, which
@@ -9,9 +9,10 @@ one batch of that size, split over the workers.
 
 Exit code: the chief's. If a worker dies, the others are stopped (a worker would otherwise wait
 forever in the next all-reduce) and the launcher fails naming it and its exit code; running the
-same command again resumes from the chief's last checkpoint. At the end the workers' weight
-fingerprints must agree. On several machines, run `tfgrad.train --strategy=multi_worker` on
-each with its own TF_CONFIG (README, "Training on several workers").
+same command again resumes from the chief's last checkpoint. At the end the fingerprints of the
+workers' trainable weights must agree. On several machines, run `tfgrad.train
+--strategy=multi_worker` on each with its own TF_CONFIG (README, "Training on several
+workers").
 
 This launcher never imports TensorFlow: the workers do.
 """
@@ -149,7 +150,8 @@ class Cluster:
             if all(code == 0 for code in codes):
                 self._join_streams()
                 if len(set(self.fingerprints.values())) > 1:
-                    return 1, f"the workers ended with different weights: {self.fingerprints}"
+                    return 1, (f"the workers ended with different trainable weights: "
+                               f"{self.fingerprints}")
                 return 0, None
             time.sleep(poll_seconds)
 
@@ -190,8 +192,9 @@ def main(argv: list[str]) -> None:
     if message:
         print(f"error: {message}", file=sys.stderr)
     elif len(cluster.fingerprints) > 1:
-        print(f"[cluster] the {len(cluster.fingerprints)} workers ended with identical weights "
-              f"(fingerprint {next(iter(cluster.fingerprints.values()))})", flush=True)
+        fingerprint = next(iter(cluster.fingerprints.values()))
+        print(f"[cluster] the {len(cluster.fingerprints)} workers ended with identical "
+              f"trainable weights (fingerprint {fingerprint})", flush=True)
     sys.exit(code)
 
 

@@ -125,11 +125,11 @@ def sharded_over_workers(dataset: tf.data.Dataset, strategy: tf.distribute.Strat
     return dataset.with_options(options)
 
 
-def weights_fingerprint(model: keras.Model) -> str:
-    """A digest of the model's weights: equal on workers that hold bitwise equal weights."""
+def weights_fingerprint(weights: Sequence[keras.Variable]) -> str:
+    """A digest of `weights`: equal on workers that hold bitwise equal values."""
     digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
+    for weight in weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -183,7 +183,11 @@ def train(model: keras.Model, dataset: tf.data.Dataset, config: TrainConfig, wor
               verbose=0)
     if num_workers(strategy) > 1:
         # tfgrad.cluster compares the workers' lines: all-reduced updates keep them equal.
-        print(f"trained weights fingerprint {weights_fingerprint(model)}", flush=True)
+        # Only the trainable weights: a BatchNormalization's moving statistics (the LSGAN's,
+        # AGE's) follow each worker's own share of the batch, as in any data-parallel run
+        # without synchronized batch norm; the chief's are the ones kept.
+        print(f"trained weights fingerprint {weights_fingerprint(model.trainable_weights)}",
+              flush=True)
     return model
 
 
