@@ -96,6 +96,10 @@ def _compare() -> None:
         raise ValueError(f"--models mixes models of the systems {', '.join(sorted(systems))}; "
                          f"compare them separately")
     system, base = system_config_from_flags(FLAGS, model=FLAGS.models[0])
+    if base.train.strategy == "multi_worker":
+        raise ValueError("--strategy=multi_worker: a comparison trains its models one after "
+                         "another in this one process; train each on a cluster (python -m "
+                         "tfgrad.cluster) and evaluate its --work_dir")
     comparison = compare.compare(system, base, FLAGS.models, FLAGS.seeds)
     for table in comparison.tables.values():
         print(f"\n{table.heading} ({FLAGS.seeds} seed(s)):\n")

@@ -1,6 +1,10 @@
 """The one run loop, for every system: work dir → train (checkpoints, resume, TensorBoard) →
 keep the selected weights → evaluate beside the reference rows → metrics file, pictures →
 export. `tfgrad.train` calls `run`; `tfgrad.evaluate` calls `load_trained` and `evaluate_run`.
+
+In a multi-worker cluster (`--strategy=multi_worker`, `tfgrad.cluster`) the chief runs all of
+it; every other worker prepares the data, trains in step with the chief and takes part in its
+saves, writing only into a temporary dir of its own, then deletes it and returns (`run_worker`).
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 from typing import Optional, Sequence
 
@@ -18,7 +23,7 @@ import tensorflow as tf
 from tfgrad import trainer
 from tfgrad.config import from_dict, read_config_file
 from tfgrad.core.system import Evaluation, LoadedRun, RunResult, System
-from tfgrad.distribute import get_strategy
+from tfgrad.distribute import get_strategy, is_chief, worker_dir
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.weights.h5"
@@ -66,12 +71,7 @@ def train(system: System, config, data, callbacks: Sequence[keras.callbacks.Call
     """Trains (or resumes) the configured model in config.work_dir and loads the weights its
     monitor kept. Returns (model, training seconds, {"step", …} kept)."""
     check_work_dir(system, config)
-    keras.utils.set_random_seed(config.train.seed)
-    strategy = get_strategy(config.train.strategy)
-    with strategy.scope():
-        model = system.build(config, data)
-        system.warm_start(model, config, data)
-        system.compile(model, config)
+    model = _compiled(system, config, data)
     # Rankers computed from the data in one go (RAND, PopRank, VisRank) say learns = False.
     if not getattr(model, "learns", True):
         return model, 0.0, {"step": 0}
@@ -84,6 +84,47 @@ def train(system: System, config, data, callbacks: Sequence[keras.callbacks.Call
     model.save_weights(os.path.join(config.work_dir, MODEL_FILE))
     monitor.restore(model)
     return model, seconds, selected
+
+
+def _compiled(system: System, config, data) -> keras.Model:
+    """The configured model, seeded, built and compiled in the strategy's scope."""
+    keras.utils.set_random_seed(config.train.seed)
+    with get_strategy(config.train.strategy).scope():
+        model = system.build(config, data)
+        system.warm_start(model, config, data)
+        system.compile(model, config)
+    return model
+
+
+def data_cache_dir(config) -> str:
+    """Where this process keeps prepared data (decoded photos, a start CNN): the work dir's
+    `cache/`, and in a cluster a non-chief worker's own `cache_<task>/` beside it. A worker
+    keeps its own (no two processes write one file) and keeps it across runs: every worker then
+    finds on a resume what the chief finds, and none computes in a collective step what the
+    others load (it would wait for them forever)."""
+    strategy = get_strategy(config.train.strategy)
+    if is_chief(strategy):
+        return os.path.join(config.work_dir, "cache")
+    resolver = strategy.cluster_resolver
+    return os.path.join(config.work_dir, f"cache_{resolver.task_type}_{resolver.task_id}")
+
+
+def run_worker(system: System, config, callbacks: Sequence[keras.callbacks.Callback] = ()
+               ) -> None:
+    """A non-chief worker's part of a cluster run: the same data, model and training steps as
+    the chief's (each step's all-reduce joins them), its checkpoints and logs in its temporary
+    dir, which it deletes at the end; no evaluation, metrics or export (the chief's)."""
+    data = system.prepare(config, (config.model.kind,), cache_dir=data_cache_dir(config))
+    own_dir = worker_dir(get_strategy(config.train.strategy), config.work_dir)
+    try:
+        model = _compiled(system, config, data)
+        if getattr(model, "learns", True):
+            trainer.train(model, system.training_dataset(model, config, data), config.train,
+                          config.work_dir, callbacks=callbacks)
+            # The chief saves its final weights here too: saving is a step workers take together.
+            model.save_weights(os.path.join(own_dir, MODEL_FILE))
+    finally:
+        shutil.rmtree(own_dir, ignore_errors=True)
 
 
 def load_trained(system: System, config, data) -> Optional[keras.Model]:
@@ -175,12 +216,13 @@ def summarize(evaluation: Evaluation) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def run(system: System, config, callbacks: Sequence[keras.callbacks.Callback] = (),
-        export: bool = True, data=None) -> RunResult:
+        export: bool = True, data=None) -> Optional[RunResult]:
     """Trains, keeps the selected weights, evaluates, writes the metrics file and pictures,
-    and exports."""
+    and exports. A non-chief worker of a cluster trains its share and returns None."""
+    if not is_chief(get_strategy(config.train.strategy)):
+        return run_worker(system, config, callbacks)
     if data is None:
-        data = system.prepare(config, (config.model.kind,),
-                              cache_dir=os.path.join(config.work_dir, "cache"))
+        data = system.prepare(config, (config.model.kind,), cache_dir=data_cache_dir(config))
     print(system.describe(data), flush=True)
     model, seconds, selected = train(system, config, data, callbacks)
     evaluation = evaluate_run(system, model, config, data)
