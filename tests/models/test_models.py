@@ -18,6 +18,8 @@ from tfgrad.models.cgir import CGIR
 from tfgrad.models.interaction_vae import InteractionVAE
 from tfgrad.models.sparse_attributes import SparseAttributeEncoder
 
+from support.cgir_batches import cgir_batch
+
 NUM_ITEMS = 50
 LATENT_DIM = 8
 WORD_VECTORS = np.random.default_rng(42).normal(size=(6, 8)).astype(np.float32)
@@ -43,16 +45,8 @@ def make_model(**overrides) -> CGIR:
 
 
 def make_batch(seed=0, users=6, triples=5):
-    """A hand-made batch: multi-hot rows and triples with reference != target."""
-    rng = np.random.default_rng(seed)
-    interactions = (rng.random((users, NUM_ITEMS)) < 0.2).astype(np.float32)
-    interactions[:, 0] = 1.0  # every row non-empty
-    reference = rng.choice(NUM_ITEMS, size=triples, replace=False).astype(np.int64)
-    target = (reference + 1 + rng.integers(NUM_ITEMS - 1, size=triples)) % NUM_ITEMS
-    return {"interactions": interactions, "reference": reference,
-            "target": target.astype(np.int64),
-            "attribute": rng.integers(3, size=triples).astype(np.int64),
-            "direction": rng.choice([-1, 1], size=triples).astype(np.int64)}
+    """A hand-made batch (tests/support/cgir_batches.py)."""
+    return cgir_batch(NUM_ITEMS, seed, users, triples)
 
 
 @pytest.fixture(scope="module")

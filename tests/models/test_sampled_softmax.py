@@ -11,6 +11,8 @@ from tfgrad import losses
 from tfgrad.distribute import get_strategy
 from tfgrad.models.candidate_sampler import CandidateSampler, popularity_proposal
 from tfgrad.models.cgir import CGIR
+
+from support.cgir_batches import cgir_batch
 from support.roundtrip import assert_round_trip
 
 NUM_ITEMS = 40
@@ -36,16 +38,8 @@ def make_model(build=True, **overrides) -> CGIR:
 
 
 def make_batch(seed=0, users=8, triples=8):
-    rng = np.random.default_rng(seed)
-    interactions = (rng.random((users, NUM_ITEMS)) < 0.2).astype(np.float32)
-    interactions[:, 0] = 1.0
-    interactions[1, 5] = 2.0  # a count, not only 0/1
-    reference = rng.choice(NUM_ITEMS, size=triples, replace=False).astype(np.int64)
-    target = (reference + 1 + rng.integers(NUM_ITEMS - 1, size=triples)) % NUM_ITEMS
-    return {"interactions": interactions, "reference": reference,
-            "target": target.astype(np.int64),
-            "attribute": rng.integers(3, size=triples).astype(np.int64),
-            "direction": rng.choice([-1, 1], size=triples).astype(np.int64)}
+    """A hand-made batch (tests/support/cgir_batches.py)."""
+    return cgir_batch(NUM_ITEMS, seed, users, triples, with_count=True)
 
 
 # ---------------------------------------------------------------- the sampler
