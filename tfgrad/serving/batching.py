@@ -182,6 +182,11 @@ class Batcher:
             raise task.error
         return task.outputs
 
+    def queued_batches(self) -> int:
+        """Batches waiting for a batch thread, over all queues."""
+        with self._changed:
+            return sum(len(queue.batches) for queue in self._queues.values())
+
     def stop(self, timeout_seconds: float = 5.0) -> None:
         """Runs the batches already queued, then ends the batch threads."""
         with self._changed:
