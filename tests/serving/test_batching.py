@@ -286,8 +286,11 @@ def test_a_full_queue_answers_unavailable_and_a_large_request_invalid_argument(w
         assert call.entered.wait(30)  # the only batch thread is busy with the first request
         queued = threading.Thread(target=batcher.run, args=(walk_servable, "walk_exact", request))
         queued.start()
-        while batcher.queued_batches() < 1:
+        for _ in range(3000):  # until the second request waits in the queue (30 s at most)
+            if batcher.queued_batches() == 1:
+                break
             queued.join(0.01)
+        assert batcher.queued_batches() == 1
         with pytest.raises(ServingError) as full:
             batcher.run(walk_servable, "walk_exact", request)
         assert full.value.code == "UNAVAILABLE"
