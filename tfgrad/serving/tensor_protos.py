@@ -1,8 +1,8 @@
 """TensorProto <-> NumPy for the server's hot path.
 
 `tf.make_ndarray` / `tf.make_tensor_proto` cost 40-100 µs a tensor (dtype lookups, version
-checks, generic conversion), a quarter of the server's own Python time per walk request in
-the profile (`benchmarks/serving_profile.py`). The common forms a client sends and the server
+checks, generic conversion), about half of the server's own Python time per walk request in
+the profile (`benchmarks/serving_profile.py`, docs/PERFORMANCE.md). The common forms a client sends and the server
 answers (strings in `string_val`, numbers in `tensor_content` or in their one `*_val` field,
 as many values as the shape holds) are read and written directly here; anything else goes
 through TensorFlow's converters, so the results are always the same as theirs.
