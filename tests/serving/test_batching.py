@@ -63,6 +63,7 @@ def test_a_bad_batching_file_is_a_clear_error(tmp_path, text, message):
     assert message in str(raised.value) and str(path) in str(raised.value)
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_corrupt_batching_file_in_one_line(tmp_path):
     path = tmp_path / "batching.txtpb"
     path.write_text("max_batch_size { value: 8 }\nbatch_timeout { value: 1 }\n")
