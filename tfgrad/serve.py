@@ -5,6 +5,9 @@
 
 Serves the newest numeric version under --model_base_path and swaps in newer ones as they
 appear. SIGTERM or Ctrl-C stops it gracefully: requests in flight are answered first.
+--enable_batching merges concurrent requests into one signature call, as TF Serving does
+(tfgrad.serving.batching), with the parameters of --batching_parameters_file (e.g.
+configs/batching.txtpb) or TF Serving's defaults.
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ def define_flags() -> None:
     flags.DEFINE_integer("rest_api_port", 0, "REST port; 0 disables REST (as in TF Serving).")
     flags.DEFINE_float("file_system_poll_wait_seconds", 2.0,
                        "How often to look for a new version; 0 loads once.")
-    flags.DEFINE_integer("max_batch_size", 256, "Largest batch a request may carry.")
+    flags.DEFINE_integer("max_request_rows", 256, "Most rows (walks, users) one request may "
+                         "carry; a merged batch's limit is max_batch_size in the batching "
+                         "parameters.")
+    flags.DEFINE_bool("enable_batching", False, "Merge concurrent requests for a signature "
+                      "into one call (TF Serving's flag).")
+    flags.DEFINE_string("batching_parameters_file", None, "A text-format BatchingParameters "
+                        "file, as tensorflow_model_server reads (max_batch_size, "
+                        "batch_timeout_micros, max_enqueued_batches, num_batch_threads); "
+                        "without it, TF Serving's defaults. Needs --enable_batching.")
     flags.DEFINE_integer("grpc_max_threads", 16, "Requests served at once.")
     flags.DEFINE_float("grace_seconds", 5.0, "On shutdown, time given to requests in flight.")
     flags.mark_flags_as_required(["model_name", "model_base_path"])
@@ -37,17 +48,28 @@ def define_flags() -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from tfgrad.serving.batching import Batcher
+    from tfgrad.serving.batching_parameters import BatchingParameters, read_batching_parameters
     from tfgrad.serving.servables import ModelManager
     from tfgrad.serving.server import ModelServer
 
+    if FLAGS.batching_parameters_file and not FLAGS.enable_batching:
+        raise ValueError("--batching_parameters_file is only read with --enable_batching")
+    batching = None
+    if FLAGS.enable_batching:
+        batching = (read_batching_parameters(FLAGS.batching_parameters_file)
+                    if FLAGS.batching_parameters_file else BatchingParameters())
     manager = ModelManager(FLAGS.model_name, FLAGS.model_base_path,
                            FLAGS.file_system_poll_wait_seconds)
     servable = manager.start()
+    batcher = Batcher(batching) if batching else None
     try:
         server = ModelServer(manager, FLAGS.host, FLAGS.port, FLAGS.rest_api_port,
-                             FLAGS.max_batch_size, FLAGS.grpc_max_threads).start()
+                             FLAGS.max_request_rows, FLAGS.grpc_max_threads, batcher).start()
     except (OSError, RuntimeError) as error:
         manager.stop()
+        if batcher is not None:
+            batcher.stop()
         raise ValueError(f"cannot start the server: {error}") from None
     stopping = threading.Event()
 
@@ -61,6 +83,8 @@ def main(argv: list[str]) -> None:
     print(f"serving model {FLAGS.model_name!r} version {servable.version} "
           f"(signatures: {', '.join(sorted(servable.signatures))}) on gRPC "
           f"{FLAGS.host}:{server.port}{rest}", flush=True)
+    if batching:
+        print(f"batching: {batching}", flush=True)
     stopping.wait()
     print("stopping: answering requests in flight", flush=True)
     server.stop(FLAGS.grace_seconds)

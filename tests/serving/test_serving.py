@@ -51,7 +51,7 @@ def served(tmp_path_factory):
     _export(base, seed=0)
     manager = ModelManager("cgir", base, poll_seconds=0)
     manager.start()
-    server = ModelServer(manager, "127.0.0.1", 0, _free_port(), max_batch_size=64).start()
+    server = ModelServer(manager, "127.0.0.1", 0, _free_port(), max_request_rows=64).start()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     yield {"base": base, "server": server,
            "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel),
@@ -337,7 +337,7 @@ def served_recommender(tmp_path_factory):
     save_versioned(RecommenderServingModule(users, items), base, {})
     manager = ModelManager("dvbpr", base, poll_seconds=0)
     manager.start()
-    server = ModelServer(manager, "127.0.0.1", 0, _free_port(), max_batch_size=64).start()
+    server = ModelServer(manager, "127.0.0.1", 0, _free_port(), max_request_rows=64).start()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     yield {"users": users, "items": items, "server": server,
            "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel)}

@@ -42,6 +42,9 @@ class Servable:
     export: object  # tfgrad.export.versioned.LoadedExport
     meta_graph: object  # tensorflow.core.protobuf.meta_graph_pb2.MetaGraphDef
     signatures: dict  # name -> SignatureSpec
+    # How the batcher splits each signature's outputs, learnt on this version's first merged
+    # call (tfgrad.serving.batching); it lives and dies with the version.
+    batch_layouts: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
 def read_meta_graph(path: str):
@@ -181,17 +184,13 @@ def resolve_servable(manager: ModelManager, model_name: str, version: Optional[i
     return servable
 
 
-def run_signature(servable: Servable, signature_name: str, inputs: dict,
-                  output_filter=(), max_batch_size: int = 0) -> dict:
-    """Validates `inputs` (alias -> np.ndarray) against the signature and runs it.
-
-    Returns alias -> np.ndarray. Raises ServingError with TF Serving's codes and messages.
-    """
+def check_inputs(servable: Servable, signature_name: str, inputs: dict, output_filter=(),
+                 max_request_rows: int = 0) -> dict:
+    """The checks TF Serving makes before it runs a signature (names, dtypes, shapes) and the
+    server's own request-size limit: alias -> np.ndarray in the signature's dtype, or
+    ServingError. The signature's graph checks the values (unknown ids, ranges)."""
     import tensorflow as tf
 
-    from tfgrad.cli import op_error_message
-
-    signature_name = signature_name or "serving_default"
     spec = servable.signatures.get(signature_name)
     if spec is None:
         raise ServingError("FAILED_PRECONDITION",
@@ -214,7 +213,7 @@ def run_signature(servable: Servable, signature_name: str, inputs: dict,
                 f"output tensor alias not found in signature: {alias} Outputs expected to be "
                 f"in the set {{{', '.join(sorted(spec.outputs))}}}."))
 
-    tensors = {}
+    checked = {}
     for alias, value in inputs.items():
         dtype, shape = spec.inputs[alias]
         value = np.asarray(value)
@@ -227,21 +226,31 @@ def run_signature(servable: Servable, signature_name: str, inputs: dict,
             raise ServingError("INVALID_ARGUMENT", (
                 f"input {alias} has shape {list(value.shape)}; the signature expects "
                 f"{[None if d == -1 else d for d in shape]}"))
-        if max_batch_size and value.ndim and value.shape[0] > max_batch_size:
+        if max_request_rows and value.ndim and value.shape[0] > max_request_rows:
             raise ServingError("INVALID_ARGUMENT", (
                 f"input {alias} has a batch of {value.shape[0]}; this server accepts at most "
-                f"{max_batch_size} (--max_batch_size)"))
-        tensors[alias] = tf.constant(value, dtype=dtype)
+                f"{max_request_rows} rows per request (--max_request_rows)"))
+        checked[alias] = value
+    return checked
+
+
+def call_signature(servable: Servable, signature_name: str, inputs: dict) -> dict:
+    """Runs a signature on checked inputs: alias -> np.ndarray of every output; an op error
+    (the graph's own input checks) is a ServingError."""
+    import tensorflow as tf
+
+    from tfgrad.cli import op_error_message
 
     function = servable.export.saved_model.signatures[signature_name]
+    spec = servable.signatures[signature_name]
     try:
-        outputs = function(**tensors)
+        outputs = function(**{alias: tf.constant(value, dtype=spec.inputs[alias][0])
+                              for alias, value in inputs.items()})
     except tf.errors.InvalidArgumentError as error:
         raise ServingError("INVALID_ARGUMENT", op_error_message(error.message)) from None
     except tf.errors.OpError as error:
         raise ServingError("INTERNAL", op_error_message(error.message)) from None
-    wanted = list(output_filter) or sorted(outputs)
-    return {alias: outputs[alias].numpy() for alias in wanted}
+    return {alias: tensor.numpy() for alias, tensor in outputs.items()}
 
 
 def _dtype_name(value: np.ndarray) -> str:

@@ -23,10 +23,13 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from tfgrad.serving.servables import ModelManager, ServingError, resolve_servable, run_signature
+from tfgrad.serving import tensor_protos
+from tfgrad.serving.batching import Batcher
+from tfgrad.serving.servables import (ModelManager, Servable, ServingError, call_signature,
+                                      check_inputs, resolve_servable)
 
 _HTTP_STATUS = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "NOT_FOUND": 404,
-                "UNIMPLEMENTED": 501, "INTERNAL": 500}
+                "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNAVAILABLE": 503}
 
 
 def _version_of(model_spec) -> Optional[int]:
@@ -44,35 +47,58 @@ def _abort(context, error: ServingError):
     context.abort(getattr(grpc.StatusCode, error.code), error.message)
 
 
+class SignatureRunner:
+    """Answers one request's inputs: checks them (names, dtypes, shapes, at most
+    `max_request_rows` rows; 0: no limit) and runs the signature, merged with other requests'
+    by `batcher` if one is given (`--enable_batching`), else alone.
+
+    `max_request_rows` limits what one request may carry; the batcher's `max_batch_size`
+    limits what one merged call carries (TF Serving's name, from the batching parameters).
+    """
+
+    def __init__(self, max_request_rows: int = 0, batcher: Optional[Batcher] = None):
+        self.max_request_rows = max_request_rows
+        self.batcher = batcher
+
+    def __call__(self, servable: Servable, signature_name: str, inputs: dict,
+                 output_filter=()) -> dict:
+        """alias -> np.ndarray of the outputs `output_filter` names (all if empty)."""
+        signature_name = signature_name or "serving_default"
+        inputs = check_inputs(servable, signature_name, inputs, output_filter,
+                              self.max_request_rows)
+        if self.batcher is not None:
+            return self.batcher.run(servable, signature_name, inputs, output_filter)
+        outputs = call_signature(servable, signature_name, inputs)
+        return {alias: outputs[alias] for alias in (list(output_filter) or sorted(outputs))}
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata; Classify, Regress and MultiInference are UNIMPLEMENTED
     (tfgrad signatures are predict signatures), as a server without such signatures answers."""
 
-    def __init__(self, manager: ModelManager, max_batch_size: int = 0):
+    def __init__(self, manager: ModelManager, run: SignatureRunner):
         self.manager = manager
-        self.max_batch_size = max_batch_size
+        self.run = run
 
     def Predict(self, request, context):
-        import tensorflow as tf
-
         try:
             servable = resolve_servable(self.manager, request.model_spec.name,
                                         _version_of(request.model_spec),
                                         request.model_spec.version_label)
             try:
-                inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
+                inputs = {alias: tensor_protos.to_array(proto)
+                          for alias, proto in request.inputs.items()}
             except Exception:  # noqa: BLE001 - any undecodable TensorProto
                 raise ServingError("INVALID_ARGUMENT", "tensor parsing error: " + ", ".join(
                     sorted(request.inputs))) from None
             signature_name = request.model_spec.signature_name or "serving_default"
-            outputs = run_signature(servable, signature_name, inputs,
-                                    list(request.output_filter), self.max_batch_size)
+            outputs = self.run(servable, signature_name, inputs, list(request.output_filter))
         except ServingError as error:
             _abort(context, error)
         response = predict_pb2.PredictResponse()
         _fill_model_spec(response.model_spec, self.manager.name, servable.version, signature_name)
         for alias, value in outputs.items():
-            response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+            tensor_protos.fill_proto(response.outputs[alias], value)
         return response
 
     def GetModelMetadata(self, request, context):
@@ -129,7 +155,7 @@ def model_status_json(manager: ModelManager, model_name: str,
 
 
 def predict_json(manager: ModelManager, model_name: str, version: Optional[int], body: dict,
-                 max_batch_size: int = 0) -> dict:
+                 run: SignatureRunner) -> dict:
     """TF Serving's REST predict, columnar form: {"signature_name", "inputs": {alias: value}}
     -> {"outputs": {alias: value}}. The row form ("instances") needs every input batched; the
     walk signatures have a scalar `steps`, so it is refused with a message saying so."""
@@ -158,8 +184,7 @@ def predict_json(manager: ModelManager, model_name: str, version: Optional[int],
             if not all(isinstance(v, str) for v in inputs[alias].reshape(-1)):
                 raise ServingError("INVALID_ARGUMENT", f"input {alias} must hold strings")
             inputs[alias] = inputs[alias].astype(bytes)
-    outputs = run_signature(servable, signature_name, inputs,
-                            body.get("output_filter", ()), max_batch_size)
+    outputs = run(servable, signature_name, inputs, body.get("output_filter", ()))
     return {"outputs": {alias: np.char.decode(value.astype(bytes)).tolist()
                         if value.dtype.kind in "SO" else value.tolist()
                         for alias, value in outputs.items()}}
@@ -169,7 +194,7 @@ _REST_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\
                         r"(?P<verb>:predict|/metadata)?$")
 
 
-def make_rest_handler(manager: ModelManager, max_batch_size: int):
+def make_rest_handler(manager: ModelManager, run: SignatureRunner):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format, *args):  # noqa: A002 - the base class's signature
             logging.debug("rest: " + format, *args)
@@ -208,8 +233,7 @@ def make_rest_handler(manager: ModelManager, max_batch_size: int):
                     except (json.JSONDecodeError, UnicodeDecodeError) as error:
                         raise ServingError("INVALID_ARGUMENT",
                                            f"JSON Parse error: {error}") from None
-                    self._answer(200, predict_json(manager, name, version, body,
-                                                   max_batch_size))
+                    self._answer(200, predict_json(manager, name, version, body, run))
                 else:
                     raise ServingError("NOT_FOUND", f"Malformed request: {method} {self.path}")
             except ServingError as error:
@@ -228,18 +252,27 @@ def make_rest_handler(manager: ModelManager, max_batch_size: int):
 
 
 class ModelServer:
-    """gRPC (and optionally REST) serving one model; `stop()` drains requests in flight."""
+    """gRPC (and optionally REST) serving one model; `stop()` drains requests in flight.
+
+    Args:
+      max_request_rows: most rows one request may carry (0: no limit).
+      batcher: merges concurrent requests (TF Serving's `--enable_batching`); None answers
+        each request alone. The server stops it.
+    """
 
     def __init__(self, manager: ModelManager, host: str = "0.0.0.0", port: int = 8500,
-                 rest_api_port: int = 0, max_batch_size: int = 256, max_workers: int = 16):
+                 rest_api_port: int = 0, max_request_rows: int = 256, max_workers: int = 16,
+                 batcher: Optional[Batcher] = None):
         self.manager = manager
+        self.batcher = batcher
+        run = SignatureRunner(max_request_rows, batcher)
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
             # Refuse a port another server holds instead of silently sharing it.
             options=[("grpc.so_reuseport", 0),
                      ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(manager, max_batch_size), self.grpc_server)
+            PredictionService(manager, run), self.grpc_server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelService(manager), self.grpc_server)
         self.port = self.grpc_server.add_insecure_port(f"{host}:{port}")
@@ -249,7 +282,7 @@ class ModelServer:
         self.rest_port = 0
         if rest_api_port:
             self.rest_server = ThreadingHTTPServer(
-                (host, rest_api_port), make_rest_handler(manager, max_batch_size))
+                (host, rest_api_port), make_rest_handler(manager, run))
             self.rest_port = self.rest_server.server_address[1]
         self._rest_thread = None
 
@@ -267,6 +300,8 @@ class ModelServer:
         if self.rest_server is not None:
             self.rest_server.shutdown()
             self.rest_server.server_close()
+        if self.batcher is not None:
+            self.batcher.stop(grace_seconds)
         self.manager.stop()
         done.wait(grace_seconds + 1)
 
