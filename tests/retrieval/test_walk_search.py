@@ -119,20 +119,48 @@ def test_distinct_candidates_keeps_the_first_of_equal_ids_and_drops_padding():
     np.testing.assert_array_equal(usable.numpy(), [[False, True, False, True, False, True]])
 
 
+class CountingIndex(BruteForceIndex):
+    """Exact search that records how many queries each search held."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.query_counts = []
+
+    def search(self, queries, k):
+        self.query_counts.append(int(queries.shape[0]))
+        return super().search(queries, k)
+
+
+WALK_REFERENCES = tf.constant([0, 7, 99, 250])
+WALK_WEIGHTS = tf.constant([[1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0], [1.0, 1.0, 0]])
+
+
+def walker_over(num_items, width):
+    rng = np.random.default_rng(5)
+    items = rng.normal(size=(num_items, 8)).astype(np.float32)
+    attributes = np.abs(rng.normal(size=(3, 8))).astype(np.float32)
+    return Walker(items, LinearMove(attributes), CountingIndex(items),
+                  levels=tf.sigmoid(items @ attributes.T), search_width_per_k=width)
+
+
 @pytest.mark.parametrize("decoding", ["greedy", "gradual"])
 def test_walker_walks_the_same_with_and_without_walk_aware_search(decoding):
-    rng = np.random.default_rng(5)
-    items = rng.normal(size=(400, 8)).astype(np.float32)
-    attributes = np.abs(rng.normal(size=(3, 8))).astype(np.float32)
-    levels = tf.sigmoid(items @ attributes.T)
-    walkers = [Walker(items, LinearMove(attributes), BruteForceIndex(items), levels=levels,
-                      search_width_per_k=width) for width in (0, 4)]
-    reference = tf.constant([0, 7, 99, 250])
-    weights = tf.constant([[1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0], [1.0, 1.0, 0]])
-    per_step, walk_aware = (w.walk(reference, weights, 10, 0.1, decoding=decoding)
-                            for w in walkers)
-    np.testing.assert_array_equal(walk_aware.items.numpy(), per_step.items.numpy())
-    np.testing.assert_allclose(walk_aware.scores.numpy(), per_step.scores.numpy(), rtol=1e-5)
+    per_step, *walk_aware = (walker_over(3000, width).walk(
+        WALK_REFERENCES, WALK_WEIGHTS, 10, 0.1, decoding=decoding) for width in (0, 1, 2))
+    for walk in walk_aware:
+        np.testing.assert_array_equal(walk.items.numpy(), per_step.items.numpy())
+        np.testing.assert_allclose(walk.scores.numpy(), per_step.scores.numpy(), rtol=1e-5)
+
+
+def test_walker_searches_the_ends_of_a_large_catalogue_and_every_step_of_a_small_one():
+    """4 walks of 10 steps: the ends are 8 queries; every step is 40. 16·11 = 176 candidates
+    per end are a small part of 10,000 items but not of 3,000 with 16·32 for gradual."""
+    large = walker_over(10_000, 16)
+    large.walk(WALK_REFERENCES, WALK_WEIGHTS, 10, 0.1)
+    assert large.index.query_counts[0] == 8
+    small = walker_over(3000, 16)
+    small.walk(WALK_REFERENCES, WALK_WEIGHTS, 10, 0.1, decoding="gradual")
+    assert small.index.query_counts == [40]
 
 
 class ShortIndex(tf.Module):

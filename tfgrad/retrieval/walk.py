@@ -22,6 +22,10 @@ from tfgrad.retrieval.walk_search import search_walk
 # Anchor searches' width in walk-aware search (`tfgrad.retrieval.walk_search`), as a multiple
 # of the k each step needs; 0 searches every step. Measured in benchmarks/index_benchmark.py.
 SEARCH_WIDTH_PER_K = 16
+# Walk-aware search only where the ends' candidates are at most 1/16 of the catalogue (the
+# greedy walk's from ≈ 5.6k items, the gradual one's from ≈ 16k): below that, a batch of walks
+# costs less searched per step (benchmarks/index_benchmark.py at 3k items).
+CANDIDATES_PER_CATALOGUE = 16
 
 
 class Walk(NamedTuple):
@@ -212,11 +216,22 @@ class Walker(tf.Module):
                     strengths=strengths)
 
     def search_steps(self, queries: tf.Tensor, k) -> tuple[tf.Tensor, tf.Tensor]:
-        """[B, N, D] step queries → (scores, items [B, N, k] int32), each step's top-k."""
-        if self.search_width_per_k:
-            scores, items, _ = search_walk(self.index, self.item_vectors, self.max_item_norm,
-                                           queries, k, self.search_width_per_k * k)
-            return scores, items
+        """[B, N, D] step queries → (scores, items [B, N, k] int32), each step's top-k.
+
+        Walk-aware where the ends' candidates are a small part of the catalogue; where they
+        would be a large part (small catalogues, wide gradual candidate lists), rescoring
+        them costs more than searching every step.
+        """
+        if not self.search_width_per_k:
+            return self.search_each_step(queries, k)
+        width = self.search_width_per_k * k
+        return tf.cond(
+            2 * width * CANDIDATES_PER_CATALOGUE <= self.num_items,
+            lambda: search_walk(self.index, self.item_vectors, self.max_item_norm, queries, k,
+                                width)[:2],
+            lambda: self.search_each_step(queries, k))
+
+    def search_each_step(self, queries: tf.Tensor, k) -> tuple[tf.Tensor, tf.Tensor]:
         batch_size, num_steps = tf.shape(queries)[0], tf.shape(queries)[1]
         scores, items = self.index.search(tf.reshape(queries, [-1, tf.shape(queries)[2]]), k)
         return (tf.reshape(scores, [batch_size, num_steps, -1]),
