@@ -23,8 +23,8 @@ from tfgrad.retrieval.walk_search import search_walk
 # of the k each step needs; 0 searches every step. Measured in benchmarks/index_benchmark.py.
 SEARCH_WIDTH_PER_K = 16
 # Walk-aware search only where the ends' candidates are at most 1/16 of the catalogue (the
-# greedy walk's from ≈ 5.6k items, the gradual one's from ≈ 16k): below that, a batch of walks
-# costs less searched per step (benchmarks/index_benchmark.py at 3k items).
+# greedy walk's from ≈ 5.6k items, the gradual one's from ≈ 16k): below that, searching every
+# step was faster (benchmarks/index_benchmark.py at 3k items).
 CANDIDATES_PER_CATALOGUE = 16
 
 
