@@ -86,12 +86,6 @@ def run_module(module, *args, timeout=900):
     return _zygote.run(module, args, timeout)
 
 
-def run_module_in_a_fresh_interpreter(module, *args, timeout=900):
-    """`python -m module args` in a new interpreter (start-up itself under test)."""
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          timeout=timeout, env=environment())
-
-
 def start_module(module, *args):
     return subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=environment())
