@@ -32,8 +32,9 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from tfgrad.retrieval.walk import SEARCH_WIDTH_PER_K  # noqa: E402
-from workloads import (index_catalogue, peak_rss_mib, percentiles,  # noqa: E402
-                       run_in_own_process, timed_calls, top_k_overlap, walk_latencies)
+from workloads import (index_catalogue, one_row_requests, peak_rss_mib,  # noqa: E402
+                       percentiles, run_in_own_process, timed_calls, top_k_overlap,
+                       walk_latencies)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["10000", "100000", "1000000"], "Catalogue sizes M.")
@@ -71,7 +72,8 @@ def run_child(kind, size, output):
     figures = {"build": build_seconds if kind == "scann" else 0.0,
                "settings": str(getattr(index, "settings", ""))}
     one_query = tf.function(lambda q: index.search(q, 10)[1])
-    seconds, _ = timed_calls(lambda i: one_query(queries[i:i + 1]).numpy(), range(FLAGS.walks))
+    seconds, _ = timed_calls(lambda request: one_query(*request).numpy(),
+                             one_row_requests(FLAGS.walks, queries))
     figures["one_query"] = percentiles(seconds)
     arrays = {}
     for search in SEARCHES:

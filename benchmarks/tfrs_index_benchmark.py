@@ -39,8 +39,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from workloads import (index_catalogue, peak_rss_mib, percentiles,  # noqa: E402
-                       run_in_own_process, timed_calls, top_k_overlap)
+from workloads import (index_catalogue, one_row_requests, peak_rss_mib,  # noqa: E402
+                       percentiles, run_in_own_process, timed_calls, top_k_overlap)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["100000", "1000000"], "Catalogue sizes M.")
@@ -112,10 +112,10 @@ def run_child(kind, size, output):
     search, walk, settings = (tfgrad_index if kind.startswith("tfgrad") else tfrs_index)(
         kind, item_vectors, attribute_vectors)
     build_seconds = time.perf_counter() - started
-    single, _ = timed_calls(lambda i: search(queries[i:i + 1]).numpy(),
-                            range(FLAGS.single_queries))
-    walk_seconds, walks = timed_calls(
-        lambda i: walk(references[i:i + 1], weights[i:i + 1]).numpy()[0], range(FLAGS.walks))
+    single, _ = timed_calls(lambda request: search(*request).numpy(),
+                            one_row_requests(FLAGS.single_queries, queries))
+    walk_seconds, walks = timed_calls(lambda request: walk(*request).numpy()[0],
+                                      one_row_requests(FLAGS.walks, references, weights))
     batches = [queries[start:start + FLAGS.batch_size]
                for start in range(0, len(queries), FLAGS.batch_size)]
     search(batches[0])

@@ -127,7 +127,7 @@ class CountingIndex(BruteForceIndex):
         self.query_counts = []
 
     def search(self, queries, k):
-        self.query_counts.append(int(queries.shape[0]))
+        self.query_counts.append(queries.shape[0])  # None in a graph of unknown batch
         return super().search(queries, k)
 
 
@@ -161,6 +161,24 @@ def test_walker_searches_the_ends_of_a_large_catalogue_and_every_step_of_a_small
     small = walker_over(3000, 16)
     small.walk(WALK_REFERENCES, WALK_WEIGHTS, 10, 0.1, decoding="gradual")
     assert small.index.query_counts == [40]
+
+
+def test_a_walk_of_static_length_chooses_its_search_without_a_graph_conditional():
+    walker = walker_over(10_000, 16)
+    static = tf.function(lambda: walker.walk(WALK_REFERENCES, WALK_WEIGHTS, 10, 0.1).items)
+    dynamic = tf.function(lambda steps: walker.walk(WALK_REFERENCES, WALK_WEIGHTS, steps,
+                                                    0.1).items,
+                          input_signature=[tf.TensorSpec([], tf.int32)])
+    np.testing.assert_array_equal(static().numpy(), dynamic(tf.constant(10)).numpy())
+
+    def conditionals(concrete):
+        """tf.cond ops in the graph and in the functions it calls (their branches)."""
+        graph = concrete.graph.as_graph_def()
+        nodes = [*graph.node, *(node for f in graph.library.function for node in f.node_def)]
+        return sum(node.op in ("If", "StatelessIf") for node in nodes)
+
+    assert conditionals(static.get_concrete_function()) + 1 == conditionals(
+        dynamic.get_concrete_function())
 
 
 class ShortIndex(tf.Module):
