@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -16,6 +17,9 @@ import tensorflow as tf
 
 # ScaNN's guidance: below about 20k points brute force is as fast as partitioning and exact.
 SCANN_BRUTE_FORCE_BELOW = 20_000
+
+# ScannIndex.searcher's handles: traced graph -> {id(index): searcher}.
+_SEARCHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def as_constant_variable(values, name: str) -> tf.Variable:
@@ -100,9 +104,27 @@ class ScannIndex(tf.Module):
         self.state = builder.build(shared_name=f"tfgrad-{uuid.uuid4()}").serialize_to_module()
         self._searcher_from_module = scann_ops.searcher_from_module
 
+    def searcher(self):
+        """The ScaNN searcher, made once per traced function (in its outermost graph).
+
+        Each op that recreates the handle builds a searcher of its own from the serialised
+        tensors the first time it runs (0.9 s at 1M items, and a second copy of the index), so
+        a function that searches in two places — the walk's anchors, and its uncovered steps
+        inside a `tf.cond` — must share one handle, or its first uncovered step stalls.
+        """
+        if tf.executing_eagerly():
+            return self._searcher_from_module(self.state)
+        graph = tf.compat.v1.get_default_graph()
+        while isinstance(getattr(graph, "outer_graph", None), tf.__internal__.FuncGraph):
+            graph = graph.outer_graph
+        searchers = _SEARCHERS.setdefault(graph, {})
+        if id(self) not in searchers:
+            with graph.as_default():
+                searchers[id(self)] = self._searcher_from_module(self.state)
+        return searchers[id(self)]
+
     def search(self, queries: tf.Tensor, k) -> tuple[tf.Tensor, tf.Tensor]:
-        searcher = self._searcher_from_module(self.state)
-        result = searcher.search_batched(queries, final_num_neighbors=k)
+        result = self.searcher().search_batched(queries, final_num_neighbors=k)
         # When the searched leaves hold fewer than k items ScaNN returns fewer columns and pads
         # short rows with id 0 and a NaN score; make padding what callers expect: -1, -inf.
         missing = k - tf.shape(result.indices)[1]
