@@ -108,9 +108,9 @@ class ScannIndex(tf.Module):
         """The ScaNN searcher, made once per traced function (in its outermost graph).
 
         Each op that recreates the handle builds a searcher of its own from the serialised
-        tensors the first time it runs (0.9 s at 1M items, and a second copy of the index), so
-        a function that searches in two places — the walk's anchors, and its uncovered steps
-        inside a `tf.cond` — must share one handle, or its first uncovered step stalls.
+        tensors the first time it runs (0.9 s at 1M items), so a function that searches in
+        two places — the walk's anchors, and its uncovered steps inside a `tf.cond` — must
+        share one handle, or its first uncovered step stalls.
         """
         if tf.executing_eagerly():
             return self._searcher_from_module(self.state)
