@@ -72,42 +72,35 @@ def pick_distinct(candidate_scores: tf.Tensor, candidate_items: tf.Tensor,
       (items [B, N] int32, scores [B, N]). With k ≥ N + 1 a valid candidate always exists;
       otherwise a step with none gets item -1 and score -inf.
     """
+    # One step at a time. Fixed-point rounds over all steps at once ("take the first candidate
+    # no earlier step took", until nothing changes) give the same answer, but a batch needs as
+    # many rounds as its longest chain of displaced picks: 0.1 ms faster for one walk, 1.2×
+    # slower for 4 walks and 4× for 64 (what batched serving and evaluation send).
+    steps_first_items = tf.transpose(candidate_items, [1, 0, 2])
+    steps_first_scores = tf.transpose(candidate_scores, [1, 0, 2])
+    batch_size = tf.shape(candidate_items)[0]
     num_steps = tf.shape(candidate_items)[1]
-    usable = (candidate_items >= 0) & (candidate_items != reference[:, None, None])
-    # earlier[n, m]: step m comes before step n.
-    earlier = tf.range(num_steps)[None, :] < tf.range(num_steps)[:, None]
 
-    def first_usable(picked):
-        """Each step's first usable candidate not among `picked`'s earlier steps."""
-        taken = tf.reduce_any((candidate_items[:, :, :, None] == picked[:, None, None, :])
-                              & earlier[None, :, None, :], axis=-1)
-        choosable = usable & ~taken if distinct else usable
-        first = tf.argmax(tf.cast(choosable, tf.int32), axis=-1, output_type=tf.int32)
-        return tf.where(tf.reduce_any(choosable, axis=-1),
-                        tf.gather(candidate_items, first, batch_dims=2), -1)
+    def choose(picked, step):
+        items, scores, index = step
+        unusable = (items < 0) | (items == reference[:, None])
+        if distinct:
+            unusable |= tf.reduce_any(items[:, :, None] == picked[:, None, :], axis=-1)
+        first = tf.argmax(tf.cast(~unusable, tf.int32), axis=-1, output_type=tf.int32)
+        found = tf.reduce_any(~unusable, axis=-1)
+        item = tf.where(found, tf.gather(items, first, batch_dims=1), -1)
+        score = tf.where(found, tf.gather(scores, first, batch_dims=1),
+                         tf.constant(-np.inf, scores.dtype))
+        picked = tf.where(tf.range(num_steps)[None, :] == index, item[:, None], picked)
+        return picked, (item, score)
 
-    # Step n's pick depends only on earlier steps' picks, so iterating "each step takes its
-    # first candidate not taken earlier" from no picks fixes one more step per round and
-    # stops at the one fixed point: the sequential answer, in as many vectorised rounds as
-    # the longest chain of steps that displace each other (usually 1–3), not N.
-    def unsettled(previous, picked):
-        return tf.reduce_any(previous != picked)
-
-    def next_round(_, picked):
-        return picked, first_usable(picked)
-
-    no_picks = tf.fill(tf.shape(candidate_items)[:2], tf.constant(-1, tf.int32))
-    first_picks = first_usable(no_picks)
-    if distinct:
-        _, items = tf.while_loop(unsettled, next_round, (no_picks, first_picks),
-                                 maximum_iterations=num_steps)
-    else:
-        items = first_picks
-    chosen = tf.argmax(tf.cast(candidate_items == items[:, :, None], tf.int32), axis=-1,
-                       output_type=tf.int32)
-    scores = tf.where(items >= 0, tf.gather(candidate_scores, chosen, batch_dims=2),
-                      tf.constant(-np.inf, candidate_scores.dtype))
-    return items, scores
+    initial = tf.fill([batch_size, num_steps], tf.constant(-1, tf.int32))
+    _, (items, scores) = tf.scan(
+        lambda carry, step: choose(carry[0], step),
+        (steps_first_items, steps_first_scores, tf.range(num_steps)),
+        initializer=(initial, (tf.zeros([batch_size], tf.int32),
+                               tf.zeros([batch_size], candidate_scores.dtype))))
+    return tf.transpose(items), tf.transpose(scores)
 
 
 class Walker(tf.Module):
